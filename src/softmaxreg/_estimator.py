@@ -1,0 +1,244 @@
+"""``SoftmaxRegression``: validation, dispatch to a solver, fitted attributes.
+
+The estimator does no arithmetic of its own: scores and probabilities come from ``_loss``, the
+objective from ``_objective``, the minimisation from ``_solvers``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _loss
+from ._objective import SoftmaxObjective
+from ._penalties import Penalty
+from ._solvers import SOLVERS
+from ._solvers._auto import choose_solver
+from ._validation import check_params, check_sample_weight, class_weight_vector
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+    """Softmax (multinomial logistic) regression.
+
+    Minimises ``C * sum_i s_i * (-log P(y_i | x_i)) + R(W)`` with ``s_i`` the product of
+    ``sample_weight`` and ``class_weight``, and ``R`` the penalty; the intercept is never
+    penalised. At equal ``C`` and penalty this is scikit-learn's ``LogisticRegression``
+    objective, so the coefficients agree to solver precision.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength, > 0.
+    penalty : {"l2", "l1", "elasticnet", "grouped"} or None, default="l2"
+    l1_ratio : float in [0, 1] or None, default=None
+        Mixing of the non-smooth part for "elasticnet" and "grouped".
+    fit_intercept : bool, default=True
+    class_weight : dict, "balanced" or None, default=None
+        Per-class multipliers of the sample weights.
+    solver : str, default="auto"
+        "auto" picks by problem shape, sparsity and penalty (see ``_solvers._auto``); a name
+        from ``SOLVERS`` forces that solver.
+    tol : float, default=1e-6
+        Stop when the largest absolute entry of the gradient of the scaled objective
+        ``f / (C * sum_i s_i)`` is at most ``tol`` (for all solvers alike).
+    max_iter : int, default=1000
+    warm_start : bool, default=False
+        Start from the previous fit's coefficients when the classes and features match.
+    verbose : int, default=0
+    random_state : int, RandomState or None, default=None
+        Used by stochastic solvers only.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (K,)
+    coef_ : ndarray of shape (K, d)
+    intercept_ : ndarray of shape (K,)
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (d,)
+        Only with DataFrame input.
+    solver_ : str
+        The solver that ran (what "auto" chose).
+    """
+
+    def __init__(
+        self,
+        C=1.0,
+        penalty="l2",
+        l1_ratio=None,
+        fit_intercept=True,
+        class_weight=None,
+        solver="auto",
+        tol=1e-6,
+        max_iter=1000,
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+    ):
+        self.C = C
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_fit_data(self, X, y, sample_weight):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=True,
+        )
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "SoftmaxRegression needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes[0]!r}."
+            )
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        return X, y, classes, y_encoded.astype(np.intp), sample_weight
+
+    def _total_weight(self, y, classes, y_encoded, sample_weight, dtype):
+        """``s_i = sample_weight_i * class_weight[y_i]`` or None when all are one."""
+        if self.class_weight is None:
+            return sample_weight
+        per_class = class_weight_vector(self.class_weight, classes, y, sample_weight)
+        total = per_class[y_encoded].astype(dtype)
+        if sample_weight is not None:
+            total *= sample_weight
+        if not np.any(total > 0):
+            raise ValueError("class_weight and sample_weight leave every sample with weight 0.")
+        return total
+
+    def _initial_params(self, objective, classes):
+        """The previous fit's parameters under ``warm_start``, otherwise the objective's start."""
+        if (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and np.array_equal(getattr(self, "classes_", None), classes)
+            and self.coef_.shape == (len(classes), objective.shape[1] - self.fit_intercept)
+        ):
+            params = np.zeros(objective.shape, dtype=objective.dtype)
+            coef, intercept = _loss.split_params(params, self.fit_intercept)
+            coef[...] = self.coef_
+            if intercept is not None:
+                intercept[...] = self.intercept_
+            return params
+        return objective.initial_params()
+
+    def _solver_name(self, objective, X):
+        if self.solver != "auto":
+            _, penalties = SOLVERS[self.solver]
+            if self.penalty not in penalties:
+                supported = sorted(name for name, (_, p) in SOLVERS.items() if self.penalty in p)
+                raise ValueError(
+                    f"solver={self.solver!r} does not support penalty={self.penalty!r}; "
+                    f"solvers for it: {supported}."
+                )
+            return self.solver
+        return choose_solver(X, objective.n_classes, self.penalty)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        check_params(self, SOLVERS)
+        X, y, classes, y_encoded, sample_weight = self._validate_fit_data(X, y, sample_weight)
+        total_weight = self._total_weight(y, classes, y_encoded, sample_weight, X.dtype)
+        penalty = Penalty.from_params(self.penalty, self.l1_ratio)
+        objective = SoftmaxObjective(
+            X, y_encoded, len(classes), total_weight, self.fit_intercept, self.C, penalty
+        )
+        solver_name = self._solver_name(objective, X)
+        solve, _ = SOLVERS[solver_name]
+        params0 = self._initial_params(objective, classes)
+        result = solve(objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
+        return self._store(result, classes, solver_name, X.dtype)
+
+    def _store(self, result, classes, solver_name, dtype):
+        if not np.all(np.isfinite(result.params)):
+            raise ValueError(
+                "The solver produced non-finite coefficients; the data may be degenerate "
+                "(try a smaller C or standardising the features)."
+            )
+        coef, intercept = _loss.split_params(result.params.astype(dtype, copy=False), self.fit_intercept)
+        self.classes_ = classes
+        self.coef_ = np.ascontiguousarray(coef)
+        self.intercept_ = (
+            np.array(intercept) if intercept is not None else np.zeros(len(classes), dtype=dtype)
+        )
+        self.n_iter_ = int(result.n_iter)
+        self.converged_ = bool(result.converged)
+        self.solver_ = solver_name
+        if not self.converged_:
+            warnings.warn(
+                f"{solver_name} did not converge in {self.n_iter_} iterations "
+                f"(max|gradient| = {result.gradient_norm:.2e} > tol = {self.tol:.1e}); "
+                "increase max_iter, loosen tol, or add regularisation (smaller C).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        return _loss.linear_scores(X, self.coef_, self.intercept_)
+
+    def decision_function(self, X):
+        """Linear scores.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, K), or (n_samples,) for two classes (the score of
+        ``classes_[1]`` minus that of ``classes_[0]``, scikit-learn's binary convention).
+        """
+        scores = self._scores(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict_proba(self, X):
+        """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
+        return _loss.softmax(self._scores(X))
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities, ndarray of shape (n_samples, K), max-shifted."""
+        return _loss.log_softmax(self._scores(X))
+
+    def predict(self, X):
+        """Most probable class, ndarray of shape (n_samples,)."""
+        return self.classes_[np.argmax(self._scores(X), axis=1)]

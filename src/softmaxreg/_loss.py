@@ -1,0 +1,293 @@
+"""Multinomial cross-entropy: pure functions of the parameters and the data.
+
+Notation (shapes in brackets):
+
+- ``X`` [n, d]: dense ``ndarray`` or ``scipy.sparse`` CSR matrix, never densified.
+- ``y`` [n]: integer class codes ``0..K-1``.
+- ``sample_weight`` [n]: the total per-sample weight ``s_i`` (sample weight times class weight).
+- ``params`` [K, p]: the coefficient matrix ``W`` [K, d], followed, when ``fit_intercept``, by the
+  intercept as the last column (``p = d + 1``); otherwise ``p = d``.
+
+Every function returns the *weighted sum* ``sum_i s_i * (-log P(y_i | x_i))`` (and its
+derivatives), not the mean: the caller scales. All arithmetic stays in the dtype of ``X``
+(float32 or float64). Log-softmax is max-shifted, so scores of 1e4 stay finite.
+
+The Hessian of the sum is
+
+    H = sum_i s_i * (diag(p_i) - p_i p_i^T) kron (x_i x_i^T)
+
+with ``x_i`` augmented by a 1 when the intercept is fitted. Its product with a direction ``V``
+[K, p] is ``R^T X`` with ``R_ik = s_i p_ik (z_ik - sum_l p_il z_il)``, ``z = X V^T``: two matrix
+products, no Python loop over samples or class pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "log_softmax",
+    "softmax",
+    "split_params",
+    "raw_prediction",
+    "linear_scores",
+    "loss",
+    "loss_gradient",
+    "loss_gradient_hessp",
+    "hessian",
+    "hessian_diagonal",
+]
+
+
+def log_softmax(raw_prediction: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax, max-shifted.
+
+    Parameters
+    ----------
+    raw_prediction : ndarray of shape (n, K)
+
+    Returns
+    -------
+    ndarray of shape (n, K): ``log P``, finite for any finite input.
+    """
+    shifted = raw_prediction - raw_prediction.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(raw_prediction: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, max-shifted: rows lie in [0, 1] and sum to 1.
+
+    Parameters
+    ----------
+    raw_prediction : ndarray of shape (n, K)
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+    """
+    proba = raw_prediction - raw_prediction.max(axis=1, keepdims=True)
+    np.exp(proba, out=proba)
+    proba /= proba.sum(axis=1, keepdims=True)
+    return proba
+
+
+def split_params(params: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """View ``params`` [K, p] as ``(coef [K, d], intercept [K] or None)`` without copying."""
+    if fit_intercept:
+        return params[:, :-1], params[:, -1]
+    return params, None
+
+
+def raw_prediction(X, params: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """Linear scores ``X W^T + b``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    params : ndarray of shape (K, p)
+    fit_intercept : bool
+
+    Returns
+    -------
+    ndarray of shape (n, K), C-contiguous, in the dtype of ``X``.
+    """
+    coef, intercept = split_params(params, fit_intercept)
+    raw = np.asarray(X @ coef.T)
+    if intercept is not None:
+        raw += intercept
+    return np.ascontiguousarray(raw)
+
+
+def linear_scores(X, coef: np.ndarray, intercept: np.ndarray | None) -> np.ndarray:
+    """Scores ``X coef^T + intercept`` [n, K] for separate ``coef`` [K, d] and ``intercept`` [K]."""
+    raw = np.asarray(X @ coef.T)
+    if intercept is not None:
+        raw = raw + intercept
+    return np.ascontiguousarray(raw)
+
+
+def _loss_and_proba(raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None):
+    """Weighted summed cross-entropy and the probabilities, from the scores (overwrites ``raw``)."""
+    n = raw.shape[0]
+    max_raw = raw.max(axis=1, keepdims=True)
+    raw -= max_raw
+    raw_true = raw[np.arange(n), y]
+    np.exp(raw, out=raw)
+    sum_exp = raw.sum(axis=1)
+    raw /= sum_exp[:, None]  # now the probabilities
+    per_sample = np.log(sum_exp) - raw_true
+    if sample_weight is None:
+        total = per_sample.sum(dtype=np.float64)
+    else:
+        total = np.dot(per_sample, sample_weight)
+    return float(total), raw
+
+
+def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
+    """Weighted summed cross-entropy ``sum_i s_i * (-log P(y_i | x_i))``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y : ndarray of shape (n,), integer codes in ``0..K-1``
+    params : ndarray of shape (K, p)
+    sample_weight : ndarray of shape (n,) or None
+    fit_intercept : bool
+
+    Returns
+    -------
+    float
+    """
+    value, _ = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+    return value
+
+
+def _residual_to_gradient(X, residual: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """``residual^T [X, 1]`` [K, p] for a residual [n, K]; sparse X stays sparse."""
+    if sp.issparse(X):
+        grad_coef = np.asarray(X.T @ residual).T
+    else:
+        grad_coef = residual.T @ X
+    if not fit_intercept:
+        return np.ascontiguousarray(grad_coef)
+    K, d = grad_coef.shape
+    grad = np.empty((K, d + 1), dtype=residual.dtype)
+    grad[:, :-1] = grad_coef
+    grad[:, -1] = residual.sum(axis=0)
+    return grad
+
+
+def _gradient_residual(proba, y, sample_weight):
+    """``s_i * (p_i - onehot(y_i))`` [n, K], computed in place in ``proba``."""
+    residual = proba
+    residual[np.arange(residual.shape[0]), y] -= 1
+    if sample_weight is not None:
+        residual *= sample_weight[:, None]
+    return residual
+
+
+def loss_gradient(X, y, params, sample_weight=None, fit_intercept=True):
+    """Weighted summed cross-entropy and its gradient with respect to ``params``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y : ndarray of shape (n,)
+    params : ndarray of shape (K, p)
+    sample_weight : ndarray of shape (n,) or None
+    fit_intercept : bool
+
+    Returns
+    -------
+    loss : float
+    gradient : ndarray of shape (K, p)
+    """
+    value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+    residual = _gradient_residual(proba, y, sample_weight)
+    return value, _residual_to_gradient(X, residual, fit_intercept)
+
+
+def loss_gradient_hessp(
+    X, y, params, sample_weight=None, fit_intercept=True
+) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Loss, gradient and a closure for Hessian-vector products at ``params``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y : ndarray of shape (n,)
+    params : ndarray of shape (K, p)
+    sample_weight : ndarray of shape (n,) or None
+    fit_intercept : bool
+
+    Returns
+    -------
+    loss : float
+    gradient : ndarray of shape (K, p)
+    hessp : callable
+        ``hessp(direction [K, p]) -> [K, p]``, the Hessian of the summed loss times the
+        direction. It keeps the probabilities [n, K] of this point.
+    """
+    value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+    proba_at_point = proba.copy()
+    residual = _gradient_residual(proba, y, sample_weight)
+    gradient = _residual_to_gradient(X, residual, fit_intercept)
+    del residual, proba
+
+    def hessp(direction: np.ndarray) -> np.ndarray:
+        dz = raw_prediction(X, direction.astype(proba_at_point.dtype, copy=False), fit_intercept)
+        dz *= proba_at_point
+        # p_ik dz_ik - p_ik (p_i . dz_i), then weighted by s_i
+        dz -= proba_at_point * dz.sum(axis=1, keepdims=True)
+        if sample_weight is not None:
+            dz *= sample_weight[:, None]
+        return _residual_to_gradient(X, dz, fit_intercept)
+
+    return value, gradient, hessp
+
+
+def _augmented_rows(X_chunk, fit_intercept: bool) -> np.ndarray:
+    """Dense rows of ``[X, 1]`` for a chunk of samples."""
+    rows = X_chunk.toarray() if sp.issparse(X_chunk) else np.asarray(X_chunk)
+    if fit_intercept:
+        rows = np.hstack([rows, np.ones((rows.shape[0], 1), dtype=rows.dtype)])
+    return rows
+
+
+def hessian(X, y, params, sample_weight=None, fit_intercept=True, chunk_size=None):
+    """Full Hessian of the summed loss, for problems with small ``K * p``.
+
+    ``H = blockdiag_k(X^T diag(s p_k) X) - M^T M`` with ``M_i = sqrt(s_i) p_i kron x_i``:
+    K matrix products and one large one, accumulated over row chunks so that memory stays
+    ``O(chunk * K * p)``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y : ndarray of shape (n,)
+    params : ndarray of shape (K, p)
+    sample_weight : ndarray of shape (n,) or None
+    fit_intercept : bool
+    chunk_size : int or None
+        Rows per chunk; by default sized so a chunk's ``M`` holds about 2**22 numbers.
+
+    Returns
+    -------
+    ndarray of shape (K * p, K * p), symmetric, rows ordered as ``params.ravel()``.
+    """
+    n = X.shape[0]
+    K, p = params.shape
+    dtype = params.dtype
+    H = np.zeros((K * p, K * p), dtype=dtype)
+    if chunk_size is None:
+        chunk_size = max(1, min(n, (1 << 22) // max(1, K * p)))
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        X_chunk = X[start:stop]
+        proba = softmax(raw_prediction(X_chunk, params, fit_intercept))
+        rows = _augmented_rows(X_chunk, fit_intercept)
+        s = np.ones(stop - start, dtype) if sample_weight is None else sample_weight[start:stop]
+        for k in range(K):
+            block = rows.T @ (rows * (s * proba[:, k])[:, None])
+            H[k * p : (k + 1) * p, k * p : (k + 1) * p] += block
+        root_s = np.sqrt(s)
+        M = (proba * root_s[:, None])[:, :, None] * rows[:, None, :]
+        M = M.reshape(stop - start, K * p)
+        H -= M.T @ M
+    return H
+
+
+def hessian_diagonal(X, y, params, sample_weight=None, fit_intercept=True) -> np.ndarray:
+    """Diagonal of the Hessian of the summed loss, [K, p]: a Jacobi preconditioner.
+
+    ``diag_{k,j} = sum_i s_i p_ik (1 - p_ik) x_ij^2``.
+    """
+    proba = softmax(raw_prediction(X, params, fit_intercept))
+    weights = proba * (1 - proba)
+    if sample_weight is not None:
+        weights *= sample_weight[:, None]
+    X_squared = X.multiply(X).tocsr() if sp.issparse(X) else X * X
+    return _residual_to_gradient(X_squared, weights, fit_intercept)

@@ -1,0 +1,150 @@
+"""The objective that solvers minimise: the data fit of ``_loss`` plus a penalty of ``_penalties``.
+
+Solvers work on the scaled objective
+
+    F(params) = (1 / S) * sum_i s_i * (-log P(y_i | x_i)) + (1 / (C * S)) * R(W),    S = sum_i s_i
+
+which has DESIGN.md's minimiser (``f = C * S * F``) and keeps gradients of order one whatever
+``n`` and ``C`` are: the single convergence criterion of every solver is
+``max |projected gradient of F| <= tol``.
+
+An objective exposes the smooth part ``F_smooth`` (data fit plus the ridge part of the
+penalty) through ``loss_gradient``, ``loss_gradient_hessp``, ``hessian`` and
+``hessian_diagonal``, and the non-smooth part through ``nonsmooth_threshold`` (the factor of
+``Omega`` in ``F``). Solvers only use this protocol; the Dask backend implements the same one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _loss
+from ._penalties import Penalty, omega
+
+
+class SoftmaxObjective:
+    """Scaled softmax objective on in-memory data (NumPy or CSR).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y : ndarray of shape (n,), integer codes ``0..K-1``
+    n_classes : int
+    sample_weight : ndarray of shape (n,) or None
+        Total weights ``s_i``; None means all ones.
+    fit_intercept : bool
+    C : float
+        Inverse regularisation strength.
+    penalty : Penalty
+    """
+
+    def __init__(self, X, y, n_classes, sample_weight, fit_intercept, C, penalty: Penalty):
+        self.X = X
+        self.y = y
+        self.n_classes = int(n_classes)
+        self.sample_weight = sample_weight
+        self.fit_intercept = bool(fit_intercept)
+        self.C = float(C)
+        self.penalty = penalty
+        self.dtype = X.dtype
+        self.weight_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        alpha = 1.0 / (self.C * self.weight_sum)
+        self.l2_strength = alpha * penalty.smooth_strength
+        self.nonsmooth_threshold = alpha * penalty.nonsmooth_strength
+        n_features = X.shape[1]
+        self.shape = (self.n_classes, n_features + int(self.fit_intercept))
+
+    # ------------------------------------------------------------------ helpers
+    def _coef(self, params):
+        return params[:, :-1] if self.fit_intercept else params
+
+    def _add_ridge(self, value, gradient, params):
+        if self.l2_strength:
+            coef = self._coef(params)
+            value += 0.5 * self.l2_strength * float(np.vdot(coef, coef))
+            self._coef(gradient)[...] += self.l2_strength * coef
+        return value
+
+    def _data_args(self):
+        return self.X, self.y
+
+    # ------------------------------------------------------------------ protocol
+    def initial_params(self) -> np.ndarray:
+        """Zero coefficients; intercepts at the log of the weighted class frequencies."""
+        params = np.zeros(self.shape, dtype=self.dtype)
+        if self.fit_intercept:
+            counts = np.bincount(self.y, weights=self.sample_weight, minlength=self.n_classes)
+            log_freq = np.log(np.maximum(counts / counts.sum(), 1e-12))
+            params[:, -1] = log_freq - log_freq.mean()
+        return params
+
+    def loss_gradient(self, params):
+        """``F_smooth`` and its gradient [K, p] at ``params`` [K, p]."""
+        value, gradient = _loss.loss_gradient(
+            *self._data_args(), params, self.sample_weight, self.fit_intercept
+        )
+        value /= self.weight_sum
+        gradient /= self.weight_sum
+        return self._add_ridge(value, gradient, params), gradient
+
+    def loss(self, params) -> float:
+        """``F_smooth`` at ``params``."""
+        value = _loss.loss(*self._data_args(), params, self.sample_weight, self.fit_intercept)
+        value /= self.weight_sum
+        if self.l2_strength:
+            coef = self._coef(params)
+            value += 0.5 * self.l2_strength * float(np.vdot(coef, coef))
+        return value
+
+    def loss_gradient_hessp(self, params):
+        """``F_smooth``, its gradient and a Hessian-vector product closure at ``params``."""
+        value, gradient, data_hessp = _loss.loss_gradient_hessp(
+            *self._data_args(), params, self.sample_weight, self.fit_intercept
+        )
+        value /= self.weight_sum
+        gradient /= self.weight_sum
+        value = self._add_ridge(value, gradient, params)
+        scale = 1.0 / self.weight_sum
+
+        def hessp(direction):
+            product = data_hessp(direction)
+            product *= scale
+            if self.l2_strength:
+                self._coef(product)[...] += self.l2_strength * self._coef(direction)
+            return product
+
+        return value, gradient, hessp
+
+    def hessian(self, params) -> np.ndarray:
+        """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order."""
+        H = _loss.hessian(*self._data_args(), params, self.sample_weight, self.fit_intercept)
+        H /= self.weight_sum
+        if self.l2_strength:
+            ridge = np.zeros(self.shape, dtype=H.dtype)
+            self._coef(ridge)[...] = self.l2_strength
+            H[np.diag_indices_from(H)] += ridge.ravel()
+        return H
+
+    def hessian_diagonal(self, params) -> np.ndarray:
+        """Diagonal of the Hessian of ``F_smooth``, [K, p]."""
+        diag = _loss.hessian_diagonal(
+            *self._data_args(), params, self.sample_weight, self.fit_intercept
+        )
+        diag /= self.weight_sum
+        if self.l2_strength:
+            self._coef(diag)[...] += self.l2_strength
+        return diag
+
+    def nonsmooth_value(self, params) -> float:
+        """``nonsmooth_threshold * Omega(W)``."""
+        if not self.nonsmooth_threshold:
+            return 0.0
+        return self.nonsmooth_threshold * omega(self._coef(params), self.penalty.name)
+
+    def value(self, params) -> float:
+        """The full scaled objective ``F``."""
+        return self.loss(params) + self.nonsmooth_value(params)
+
+    def unscaled(self, scaled_value: float) -> float:
+        """DESIGN.md's ``f = C * S * F``."""
+        return scaled_value * self.C * self.weight_sum

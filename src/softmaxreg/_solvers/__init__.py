@@ -1,0 +1,22 @@
+"""Solvers: one file each, all minimising a ``SoftmaxObjective``-like object.
+
+Every solver has the signature ``solver(objective, params0, tol, max_iter, verbose)`` and
+returns a ``SolverResult``. The registry maps the public ``solver=`` names to them and says
+which penalties each supports.
+"""
+
+from __future__ import annotations
+
+from ._result import SolverResult
+from .lbfgs import lbfgs
+from .newton_cholesky import newton_cholesky
+
+SMOOTH = frozenset({"l2", None})
+
+# name -> (function, penalties it supports)
+SOLVERS = {
+    "lbfgs": (lbfgs, SMOOTH),
+    "newton-cholesky": (newton_cholesky, SMOOTH),
+}
+
+__all__ = ["SOLVERS", "SolverResult", "lbfgs", "newton_cholesky"]

@@ -1,0 +1,57 @@
+"""The record every solver returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SolverResult:
+    """Outcome of a solver run.
+
+    Attributes
+    ----------
+    params : ndarray of shape (K, p)
+        Coefficients with the intercept as last column when it is fitted.
+    n_iter : int
+        Outer iterations (Newton steps, L-BFGS steps, epochs).
+    converged : bool
+        Whether ``gradient_norm <= tol`` was reached.
+    gradient_norm : float
+        Largest absolute entry of the (projected or minimal-norm sub-) gradient of the scaled
+        objective at ``params``: the one convergence criterion of all solvers.
+    objective : float
+        Scaled objective ``F`` at ``params``.
+    n_passes : float
+        Work in loss+gradient pass equivalents (one pass = one ``X @ W.T`` and one ``R.T @ X``).
+    """
+
+    params: np.ndarray
+    n_iter: int
+    converged: bool
+    gradient_norm: float
+    objective: float
+    n_passes: float = 0.0
+
+
+def max_abs(array: np.ndarray) -> float:
+    """Largest absolute entry as a Python float (the convergence measure)."""
+    return float(np.max(np.abs(array))) if array.size else 0.0
+
+
+def center_classes(params: np.ndarray) -> np.ndarray:
+    """Subtract the mean over classes from every column.
+
+    Softmax probabilities do not change when one vector is added to every class's row, and the
+    ridge penalty is smallest for the centred representative, so smooth solvers start there and,
+    since the gradient of the data fit sums to zero over classes, stay there.
+    """
+    return params - params.mean(axis=0, keepdims=True)
+
+
+def report(verbose: int, solver: str, n_iter: int, objective: float, gradient_norm: float) -> None:
+    """One progress line per iteration when ``verbose`` is set."""
+    if verbose:
+        print(f"[{solver}] iter {n_iter:4d}  objective {objective:.12g}  max|grad| {gradient_norm:.3e}")

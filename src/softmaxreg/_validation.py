@@ -1,0 +1,109 @@
+"""Checks of estimator parameters, targets and weights: clear errors, no arithmetic."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from ._penalties import PENALTIES
+
+
+def check_params(estimator, supported_solvers) -> None:
+    """Validate the constructor parameters of a ``SoftmaxRegression``; raise on the first bad one."""
+    C = estimator.C
+    if isinstance(C, bool) or not isinstance(C, numbers.Real) or not np.isfinite(C) or C <= 0:
+        raise ValueError(f"C must be a positive finite number; got C={C!r}.")
+    if estimator.penalty not in PENALTIES:
+        raise ValueError(
+            f"penalty must be one of 'l2', 'l1', 'elasticnet', 'grouped' or None; "
+            f"got penalty={estimator.penalty!r}."
+        )
+    l1_ratio = estimator.l1_ratio
+    if estimator.penalty in ("elasticnet", "grouped"):
+        if l1_ratio is None:
+            raise ValueError(
+                f"penalty={estimator.penalty!r} needs l1_ratio in [0, 1]; got l1_ratio=None."
+            )
+    if l1_ratio is not None and (
+        isinstance(l1_ratio, bool)
+        or not isinstance(l1_ratio, numbers.Real)
+        or not 0 <= l1_ratio <= 1
+    ):
+        raise ValueError(f"l1_ratio must lie in [0, 1]; got l1_ratio={l1_ratio!r}.")
+    if estimator.solver != "auto" and estimator.solver not in supported_solvers:
+        raise ValueError(
+            f"solver must be 'auto' or one of {sorted(supported_solvers)}; "
+            f"got solver={estimator.solver!r}."
+        )
+    max_iter = estimator.max_iter
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1; got max_iter={max_iter!r}.")
+    tol = estimator.tol
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        raise ValueError(f"tol must be a number >= 0; got tol={tol!r}.")
+    if not isinstance(estimator.fit_intercept, bool | np.bool_):
+        raise TypeError(
+            f"fit_intercept must be a bool; got {type(estimator.fit_intercept).__name__}."
+        )
+    class_weight = estimator.class_weight
+    if class_weight is not None and class_weight != "balanced" and not isinstance(
+        class_weight, dict
+    ):
+        raise ValueError(
+            f"class_weight must be None, 'balanced' or a dict; got {class_weight!r}."
+        )
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | None:
+    """Return ``sample_weight`` as a 1-D array of ``dtype``, or None for unit weights.
+
+    Raises ``ValueError`` for a wrong shape or length, NaN/inf, negative entries or an
+    all-zero vector.
+    """
+    if sample_weight is None:
+        return None
+    if np.isscalar(sample_weight):
+        sample_weight = np.full(n_samples, sample_weight)
+    try:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be numeric: {exc}") from None
+    if sample_weight.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1-D; got an array of shape {sample_weight.shape}."
+        )
+    if sample_weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has {sample_weight.shape[0]} entries but X has {n_samples} samples."
+        )
+    if not np.all(np.isfinite(sample_weight)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(sample_weight < 0):
+        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
+    if not np.any(sample_weight > 0):
+        raise ValueError("sample_weight is zero for every sample; at least one must be > 0.")
+    return sample_weight.astype(dtype, copy=False)
+
+
+def class_weight_vector(class_weight, classes: np.ndarray, y, sample_weight) -> np.ndarray:
+    """Per-class weights [K] for ``class_weight`` in {None, "balanced", dict}.
+
+    A dict may name a subset of the classes (the rest weigh 1); a key that is not a class of
+    ``y`` is an error, since it usually means a typo.
+    """
+    if isinstance(class_weight, dict):
+        known = set(classes.tolist())
+        unknown = [key for key in class_weight if key not in known]
+        if unknown:
+            raise ValueError(
+                f"class_weight names classes {unknown} that do not occur in y "
+                f"(classes are {classes.tolist()})."
+            )
+        for key, weight in class_weight.items():
+            if not isinstance(weight, numbers.Real) or not np.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    f"class_weight[{key!r}] must be a finite number >= 0; got {weight!r}."
+                )
+    return compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
