@@ -242,3 +242,34 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
         return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+    # ------------------------------------------------------------------ delegations
+    # Each capability lives in its own module; the estimator only forwards to it.
+    def inference(self, X, y, sample_weight=None, reference=None, robust=False):
+        """Standard errors, z-values, p-values and a summary in reference-class form.
+
+        See :func:`softmaxreg.inference.compute_inference`.
+        """
+        from .inference import compute_inference
+
+        return compute_inference(
+            self, X, y, sample_weight=sample_weight, reference=reference, robust=robust
+        )
+
+    def save(self, path) -> None:
+        """Write the fitted model to one self-describing file (no pickle).
+
+        See :func:`softmaxreg._io.save_model`; read it back with :func:`softmaxreg.load`.
+        """
+        from ._io import save_model
+
+        save_model(self, path)
+
+    def to_onnx(self, **kwargs):
+        """Export as an ``onnx.ModelProto`` (label and probability outputs).
+
+        See :func:`softmaxreg._io.to_onnx`.
+        """
+        from ._io import to_onnx
+
+        return to_onnx(self, **kwargs)
