@@ -182,7 +182,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         solver_name = self._solver_name(objective, X)
         solve, _ = SOLVERS[solver_name]
         params0 = self._initial_params(objective, classes)
-        result = solve(objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
+        result = solve(
+            objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
+        )
         return self._store(result, classes, solver_name, X.dtype)
 
     def _store(self, result, classes, solver_name, dtype):
@@ -191,7 +193,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "The solver produced non-finite coefficients; the data may be degenerate "
                 "(try a smaller C or standardising the features)."
             )
-        coef, intercept = _loss.split_params(result.params.astype(dtype, copy=False), self.fit_intercept)
+        params = result.params.astype(dtype, copy=False)
+        coef, intercept = _loss.split_params(params, self.fit_intercept)
         self.classes_ = classes
         self.coef_ = np.ascontiguousarray(coef)
         self.intercept_ = (

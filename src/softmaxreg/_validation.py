@@ -11,7 +11,8 @@ from ._penalties import PENALTIES
 
 
 def check_params(estimator, supported_solvers) -> None:
-    """Validate the constructor parameters of a ``SoftmaxRegression``; raise on the first bad one."""
+    """Validate the constructor parameters of a ``SoftmaxRegression``; raise on the first
+    bad one."""
     C = estimator.C
     if isinstance(C, bool) or not isinstance(C, numbers.Real) or not np.isfinite(C) or C <= 0:
         raise ValueError(f"C must be a positive finite number; got C={C!r}.")
@@ -48,12 +49,12 @@ def check_params(estimator, supported_solvers) -> None:
             f"fit_intercept must be a bool; got {type(estimator.fit_intercept).__name__}."
         )
     class_weight = estimator.class_weight
-    if class_weight is not None and class_weight != "balanced" and not isinstance(
-        class_weight, dict
+    if (
+        class_weight is not None
+        and class_weight != "balanced"
+        and not isinstance(class_weight, dict)
     ):
-        raise ValueError(
-            f"class_weight must be None, 'balanced' or a dict; got {class_weight!r}."
-        )
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {class_weight!r}.")
 
 
 def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | None:
@@ -71,9 +72,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | No
     except (TypeError, ValueError) as exc:
         raise ValueError(f"sample_weight must be numeric: {exc}") from None
     if sample_weight.ndim != 1:
-        raise ValueError(
-            f"sample_weight must be 1-D; got an array of shape {sample_weight.shape}."
-        )
+        raise ValueError(f"sample_weight must be 1-D; got an array of shape {sample_weight.shape}.")
     if sample_weight.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight has {sample_weight.shape[0]} entries but X has {n_samples} samples."

@@ -54,4 +54,7 @@ def center_classes(params: np.ndarray) -> np.ndarray:
 def report(verbose: int, solver: str, n_iter: int, objective: float, gradient_norm: float) -> None:
     """One progress line per iteration when ``verbose`` is set."""
     if verbose:
-        print(f"[{solver}] iter {n_iter:4d}  objective {objective:.12g}  max|grad| {gradient_norm:.3e}")
+        print(
+            f"[{solver}] iter {n_iter:4d}  objective {objective:.12g}  "
+            f"max|grad| {gradient_norm:.3e}"
+        )

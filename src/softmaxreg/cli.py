@@ -1,0 +1,100 @@
+"""The ``softmaxreg`` command line.
+
+Every subcommand is a function ``run_<name>(args) -> int`` registered in ``_COMMANDS``
+together with a function that adds its arguments. Errors print one line on stderr (no
+traceback) and exit with status 2 (bad usage or input) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        default="softmax_decision_regions.png",
+        help="PNG file to write (default: %(default)s)",
+    )
+    parser.add_argument("--title", default="Softmax regression: decision regions")
+    parser.add_argument("--xlabel", default="feature 1")
+    parser.add_argument("--ylabel", default="feature 2")
+    parser.add_argument("--n-samples", type=int, default=300)
+    parser.add_argument("--n-classes", type=int, default=3)
+    parser.add_argument("--random-state", type=int, default=42)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The reference experiment of DESIGN.md: fit, print training accuracy, draw the regions."""
+    from sklearn.datasets import make_classification
+
+    from . import plot
+    from ._estimator import SoftmaxRegression
+
+    if args.n_samples < args.n_classes:
+        raise ValueError(f"--n-samples must be at least --n-classes ({args.n_classes}).")
+    X, y = make_classification(
+        n_samples=args.n_samples,
+        n_features=2,
+        n_informative=2,
+        n_redundant=0,
+        n_clusters_per_class=1,
+        n_classes=args.n_classes,
+        random_state=args.random_state,
+    )
+    model = SoftmaxRegression(C=1.0).fit(X, y)
+    print(f"Training accuracy: {model.score(X, y):.3f}")
+    ax = plot.decision_regions(
+        model, X, y, title=args.title, xlabel=args.xlabel, ylabel=args.ylabel
+    )
+    figure = ax.figure
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=120)
+    plot._pyplot().close(figure)
+    print(f"Decision regions written to {args.out}")
+    return 0
+
+
+# name -> (help, add_arguments, run)
+_COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "demo": ("reproduce the reference experiment and its figure", _add_demo_arguments, run_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="softmaxreg", description="Softmax (multinomial logistic) regression."
+    )
+    parser.add_argument("--version", action="version", version=f"softmaxreg {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in _COMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_arguments(subparser)
+        subparser.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``softmaxreg`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"softmaxreg {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("softmaxreg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"softmaxreg {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
