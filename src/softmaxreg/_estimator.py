@@ -21,6 +21,10 @@ from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
 from ._validation import check_params, check_sample_weight, class_weight_vector
 
+# Without a penalty the scaled objective is the mean log-loss; on separable data it tends to 0
+# while the coefficients diverge, and the gradient criterion alone cannot tell.
+_SEPARATION_LOSS = 1e-4
+
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """Softmax (multinomial logistic) regression.
@@ -203,6 +207,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_ = int(result.n_iter)
         self.converged_ = bool(result.converged)
         self.solver_ = solver_name
+        if self.penalty is None and result.objective < _SEPARATION_LOSS:
+            warnings.warn(
+                f"The mean training log-loss is {result.objective:.1e}: the classes look "
+                "perfectly separated, so the unpenalised maximum-likelihood estimate does not "
+                "exist and the finite coefficients returned grow without bound as tol "
+                "shrinks. Use penalty='l2' for meaningful coefficients.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if not self.converged_:
             warnings.warn(
                 f"{solver_name} did not converge in {self.n_iter_} iterations "
@@ -244,7 +257,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        scores = self._scores(X)  # checks that the model is fitted first
+        return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ delegations
     # Each capability lives in its own module; the estimator only forwards to it.
