@@ -59,7 +59,9 @@ def check_proba(proba, name: str = "proba") -> np.ndarray:
     if not np.all(np.isfinite(proba)):
         raise ValueError(f"{name} contains NaN or infinite values.")
     if proba.min() < 0 or proba.max() > 1 + _ROW_SUM_TOLERANCE:
-        raise ValueError(f"{name} must lie in [0, 1]; got values in [{proba.min()}, {proba.max()}].")
+        raise ValueError(
+            f"{name} must lie in [0, 1]; got values in [{proba.min()}, {proba.max()}]."
+        )
     row_sums = proba.sum(axis=1)
     worst = int(np.argmax(np.abs(row_sums - 1)))
     if abs(row_sums[worst] - 1) > _ROW_SUM_TOLERANCE:
@@ -108,7 +110,9 @@ def encode_labels(y_true, n_classes: int, labels=None) -> np.ndarray:
             raise ValueError(f"y_true has labels not in labels: {missing.tolist()}.")
         return order[position].astype(np.intp)
     if y_true.dtype.kind in "iub" or (
-        y_true.dtype.kind == "f" and np.all(np.isfinite(y_true)) and np.all(y_true == np.round(y_true))
+        y_true.dtype.kind == "f"
+        and np.all(np.isfinite(y_true))
+        and np.all(y_true == np.round(y_true))
     ):
         as_int = y_true.astype(np.int64)
         if as_int.min() >= 0 and as_int.max() < n_classes:
