@@ -1,0 +1,1063 @@
+"""Statistical inference for a fitted ``SoftmaxRegression``: covariance, errors, tests, summary.
+
+The estimator is symmetric (one row of coefficients per class, no reference). Inference is
+reported in *reference-class form*, the parameterisation of statsmodels' ``MNLogit``: for every
+class ``k`` other than the reference ``r``, ``beta_k = theta_k - theta_r`` where ``theta_k`` is
+the row ``[W_k, b_k]``. The reference can be any class.
+
+Covariance
+----------
+Parameter blocks are handled in the symmetric layout of ``softmaxreg._loss`` (rows ordered as
+``params.ravel()``, ``params`` [K, p] with the intercept as last column), on a set of *free*
+coordinates that removes the directions in which the objective is flat:
+
+- ``penalty=None`` (maximum likelihood): the log-likelihood does not change when one vector is
+  added to every class row, so the reference row is fixed at zero. The remaining rows are the
+  reference-form parameters and the covariance is the inverse of the observed information, the
+  data Hessian restricted to the non-reference blocks. ``robust=True`` gives the Huber-White
+  (HC0) sandwich ``H^-1 (sum_i s_i u_i u_i^T) H^-1`` with ``u_i`` the score of sample ``i``.
+- ``penalty="l2"`` (Laplace approximation): the penalised objective
+  ``f = C * sum_i s_i (-log P(y_i | x_i)) + 0.5 * ||W||^2`` is flat only along "the same number
+  added to every intercept" (the intercept is not penalised), so only the reference intercept is
+  fixed. The approximate posterior covariance ``(Hessian of f)^-1`` on those coordinates is then
+  mapped to the contrasts ``theta_k - theta_r``.
+
+Both Hessians are assembled by ``softmaxreg._loss.hessian`` (BLAS-3 products over row chunks, no
+Python loop over samples or class pairs) and inverted by Cholesky.
+
+Weights
+-------
+``sample_weight`` (times ``class_weight`` of the estimator, as in the fit) is read as frequency
+weights: a weight of 3 is three identical rows, for every number reported here, including the
+robust errors and ``nobs`` (the sum of the weights).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.stats
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import _loss
+from ._penalties import Penalty
+from ._validation import check_sample_weight
+
+__all__ = [
+    "InferenceResult",
+    "InferenceSummary",
+    "LRTestResult",
+    "MarginalEffects",
+    "SeparationWarning",
+    "compute_inference",
+]
+
+# A sample whose observed class gets probability above 1 - this is "perfectly predicted": on
+# non-separated data no sample gets there at the maximum-likelihood estimate unless it is an
+# extreme outlier, so it triggers the exact (linear-programming) separation check.
+_PERFECT_PREDICTION = 1e-6
+# Relative size (1 - R^2 of a column on the others) below which the design counts as singular.
+_RANK_TOLERANCE = 1e-10
+# Largest |gradient| of the scaled objective f / (C * sum s) accepted as "this is the fit's
+# optimum on this data"; larger means other data or an unconverged fit.
+_STATIONARITY_TOLERANCE = 1e-4
+# The separation linear programme has n * (K - 1) rows of 2 p nonzeros; above this many
+# nonzeros it is not solved and separation is only reported as possible.
+_SEPARATION_LP_MAX_NONZEROS = 4_000_000
+# Rows per chunk for the dense per-sample products: about 2**22 numbers per chunk.
+_CHUNK_NUMBERS = 1 << 22
+
+
+class SeparationWarning(UserWarning):
+    """The data are quasi-separated: some coefficients have no finite maximum-likelihood value."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LRTestResult:
+    """Likelihood-ratio test of a restricted model against a fuller one.
+
+    Attributes
+    ----------
+    statistic : float
+        ``2 * (llf_full - llf_restricted)``, chi-squared with ``df`` degrees of freedom under
+        the restricted model.
+    df : int
+        Difference in the number of free parameters.
+    pvalue : float
+    """
+
+    statistic: float
+    df: int
+    pvalue: float
+
+
+class InferenceSummary:
+    """Printable summary: a header of fit statistics and one coefficient table per class block.
+
+    Attributes
+    ----------
+    header : list of (str, str)
+        Name and formatted value of each fit statistic.
+    tables : dict
+        Non-reference class label -> DataFrame with columns ``coef``, ``std err``, ``z``,
+        ``P>|z|`` and the two confidence bounds, one row per term.
+    notes : list of str
+    """
+
+    def __init__(self, title: str, header, tables, notes):
+        self.title = title
+        self.header = list(header)
+        self.tables = dict(tables)
+        self.notes = list(notes)
+
+    def as_text(self) -> str:
+        """The summary as plain text."""
+        width = 78
+        lines = [self.title.center(width), "=" * width]
+        half = (len(self.header) + 1) // 2
+        left, right = self.header[:half], self.header[half:]
+        for row in range(half):
+            cells = []
+            for column in (left, right):
+                if row < len(column):
+                    name, value = column[row]
+                    cells.append(f"{name + ':':<22}{value:>16}")
+                else:
+                    cells.append(" " * 38)
+            lines.append("  ".join(cells).rstrip())
+        for label, table in self.tables.items():
+            lines.append("=" * width)
+            lines.append(f"class = {label}")
+            lines.append("-" * width)
+            text = table.to_string(float_format=lambda value: f"{value:.4f}")
+            lines.extend(text.splitlines())
+        lines.append("=" * width)
+        for note in self.notes:
+            lines.append(f"Note: {note}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def __repr__(self) -> str:
+        return self.as_text()
+
+
+class MarginalEffects:
+    """Average marginal effects ``dP(y = k | x) / dx_j`` with delta-method standard errors.
+
+    Attributes
+    ----------
+    effects : DataFrame of shape (d, K)
+        One row per feature, one column per class (all classes, the reference included).
+    bse, zvalues, pvalues : DataFrame of shape (d, K)
+    cov : DataFrame of shape (d * K, d * K)
+        Covariance of the effects stacked class by class (MultiIndex ``(class, feature)``).
+    at : str
+        Where the effects are evaluated ("overall": averaged over the samples, "mean": at the
+        mean sample, "zero": at x = 0).
+    """
+
+    def __init__(self, effects, cov, at):
+        self.effects = effects
+        self.cov = cov
+        self.at = at
+        variances = np.diag(cov.to_numpy()).reshape(effects.shape[1], effects.shape[0]).T
+        self.bse = pd.DataFrame(np.sqrt(variances), index=effects.index, columns=effects.columns)
+        self.zvalues = self.effects / self.bse
+        self.pvalues = pd.DataFrame(
+            2 * scipy.stats.norm.sf(np.abs(self.zvalues.to_numpy())),
+            index=effects.index,
+            columns=effects.columns,
+        )
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Normal confidence intervals, rows ``(class, feature)``, columns ``lower``, ``upper``."""
+        return _normal_intervals(self.effects, self.bse, alpha, "feature")
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per ``(class, feature)``: effect, std err, z, P>|z| and the interval."""
+        frame = _coefficient_frame(self.effects, self.bse, self.zvalues, self.pvalues, alpha,
+                                   "feature")
+        return frame.rename(columns={"coef": "dy/dx"})
+
+    def __repr__(self) -> str:
+        return f"MarginalEffects(at={self.at!r})\n{self.summary_frame().to_string()}"
+
+
+class InferenceResult:
+    """Standard errors, tests and a summary of a fitted model, in reference-class form.
+
+    Not constructed directly: see :func:`compute_inference` (``SoftmaxRegression.inference``).
+
+    Attributes
+    ----------
+    params : DataFrame of shape (p, K - 1)
+        Rows ``"intercept"`` (when fitted) then the feature names; one column per non-reference
+        class, ``theta_k - theta_reference``.
+    bse, zvalues, pvalues : DataFrame of shape (p, K - 1)
+        Standard errors, Wald z-statistics and two-sided normal p-values.
+    cov : DataFrame of shape ((K - 1) * p, (K - 1) * p)
+        Covariance of the stacked parameters: class by class (in ``classes_`` order, reference
+        left out), within a class ``"intercept"`` then the features, i.e. the columns of
+        ``params`` one after the other. Index and columns are a ``(class, term)`` MultiIndex.
+    llf : float
+        Log-likelihood ``sum_i s_i log P(y_i | x_i)`` at the fitted parameters.
+    llnull : float
+        Log-likelihood of the intercept-only model (weighted class frequencies).
+    llr, llr_pvalue : float
+        Likelihood-ratio statistic against the intercept-only model and its chi2 p-value.
+    prsquared : float
+        McFadden's pseudo R-squared ``1 - llf / llnull``.
+    aic, bic : float
+        ``-2 llf + 2 k`` and ``-2 llf + log(nobs) k`` with ``k = (K - 1) * p``.
+    nobs : float
+        Sum of the weights (the number of samples when unweighted).
+    df_model, df_resid : float
+        As statsmodels: ``(K - 1) * (p - 1)`` and ``nobs - df_model - (K - 1)``.
+    k_params : int
+        Number of free parameters ``(K - 1) * p``.
+    reference : object
+        The reference class label.
+    classes : ndarray of shape (K,)
+    cov_type : {"nonrobust", "HC0"}
+    method : {"mle", "laplace"}
+        "laplace" for an L2-penalised fit: ``cov`` is the inverse Hessian of the penalised
+        objective (a Laplace approximation of the posterior), not a sampling covariance.
+    notes : list of str
+        Caveats also printed by ``summary()``.
+    """
+
+    def __init__(self, *, params, cov, llf, llnull, nobs, reference, classes, cov_type, method,
+                 C, fit_intercept, notes, marginal_context):
+        self.params = params
+        self.cov = cov
+        self.llf = float(llf)
+        self.llnull = float(llnull)
+        self.nobs = float(nobs)
+        self.reference = reference
+        self.classes = classes
+        self.cov_type = cov_type
+        self.method = method
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.notes = list(notes)
+        self._marginal_context = marginal_context
+
+        n_terms, n_blocks = params.shape
+        variances = np.diag(cov.to_numpy()).reshape(n_blocks, n_terms).T
+        self.bse = pd.DataFrame(np.sqrt(variances), index=params.index, columns=params.columns)
+        self.zvalues = params / self.bse
+        self.pvalues = pd.DataFrame(
+            2 * scipy.stats.norm.sf(np.abs(self.zvalues.to_numpy())),
+            index=params.index,
+            columns=params.columns,
+        )
+        self.k_params = n_terms * n_blocks
+        self.df_model = float((n_terms - 1) * n_blocks)
+        self.df_resid = self.nobs - self.df_model - n_blocks
+        self.llr = 2.0 * (self.llf - self.llnull)
+        self.llr_pvalue = float(scipy.stats.chi2.sf(self.llr, self.df_model))
+        self.prsquared = 1.0 - self.llf / self.llnull if self.llnull != 0 else float("nan")
+        self.aic = -2.0 * self.llf + 2.0 * self.k_params
+        self.bic = -2.0 * self.llf + math.log(self.nobs) * self.k_params
+
+    # ------------------------------------------------------------------ intervals and tables
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Normal (Wald) confidence intervals.
+
+        Parameters
+        ----------
+        alpha : float in (0, 1), default=0.05
+            One minus the coverage.
+
+        Returns
+        -------
+        DataFrame of shape ((K - 1) * p, 2)
+            Rows a ``(class, term)`` MultiIndex in the stacking order of ``cov``; columns
+            ``lower`` and ``upper`` (statsmodels' ``MNLogit`` layout).
+        """
+        return _normal_intervals(self.params, self.bse, alpha)
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """All coefficients in one frame: rows ``(class, term)``, columns as the summary tables."""
+        return _coefficient_frame(self.params, self.bse, self.zvalues, self.pvalues, alpha)
+
+    def summary(self, alpha: float = 0.05) -> InferenceSummary:
+        """Printable summary: fit statistics and one coefficient table per class block.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            For the ``[alpha/2, 1 - alpha/2]`` interval columns.
+
+        Returns
+        -------
+        InferenceSummary
+            ``print(result.summary())`` shows it; ``.tables`` holds the DataFrames.
+        """
+        if self.cov_type == "HC0":
+            covariance = "robust HC0"
+        elif self.method == "laplace":
+            covariance = "penalised Hess."
+        else:
+            covariance = "observed info."
+        if self.method == "laplace":
+            method = "Laplace approx."
+            title = (
+                f"Softmax regression, L2 penalty (C={self.C:g}): LAPLACE APPROXIMATION "
+                f"(reference: {self.reference})"
+            )
+        else:
+            method = "Max. likelihood"
+            title = f"Softmax regression results (reference class: {self.reference})"
+        header = [
+            ("Method", method),
+            ("Covariance", covariance),
+            ("No. observations", f"{self.nobs:g}"),
+            ("Classes", f"{len(self.classes)}"),
+            ("Log-likelihood", f"{self.llf:.4f}"),
+            ("LL-null", f"{self.llnull:.4f}"),
+            ("Pseudo R-squared", f"{self.prsquared:.4f}"),
+            ("LLR p-value", f"{self.llr_pvalue:.4g}"),
+            ("AIC", f"{self.aic:.4f}"),
+            ("BIC", f"{self.bic:.4f}"),
+        ]
+        frame = self.summary_frame(alpha)
+        tables = {label: frame.xs(label, level="class") for label in self.params.columns}
+        notes = list(self.notes)
+        if self.method == "laplace":
+            notes.insert(
+                0,
+                "Penalised fit: std err, z and P>|z| come from the Laplace approximation (the "
+                "inverse Hessian of the penalised objective), a Bayesian posterior under a "
+                "Gaussian prior on the coefficients, not sampling-theory errors; the "
+                "coefficients are shrunk towards 0 and AIC/BIC count all parameters.",
+            )
+        return InferenceSummary(title, header, tables, notes)
+
+    # ------------------------------------------------------------------ tests and effects
+    def lr_test(self, other: InferenceResult) -> LRTestResult:
+        """Likelihood-ratio test between this model and a nested one fitted on the same data.
+
+        The model with fewer parameters is the restricted one, whichever of the two it is.
+
+        Parameters
+        ----------
+        other : InferenceResult
+            Inference of the other model, on the same samples, classes and weights.
+
+        Returns
+        -------
+        LRTestResult
+            ``statistic = 2 (llf_full - llf_restricted)``, ``df`` the difference in the
+            number of parameters, ``pvalue`` from the chi-squared distribution.
+
+        Raises
+        ------
+        ValueError
+            If either model is penalised, the data or classes differ, the models have the same
+            number of parameters, or the restricted one's terms are not among the full one's.
+        """
+        if not isinstance(other, InferenceResult):
+            raise TypeError(f"lr_test needs another InferenceResult; got {type(other).__name__}.")
+        if self.method != "mle" or other.method != "mle":
+            raise ValueError(
+                "lr_test needs two unpenalised (penalty=None) fits: the likelihood-ratio "
+                "statistic of penalised fits is not chi-squared."
+            )
+        if not np.array_equal(self.classes, other.classes):
+            raise ValueError(
+                f"lr_test needs the same classes; got {self.classes.tolist()} and "
+                f"{other.classes.tolist()}."
+            )
+        if not math.isclose(self.nobs, other.nobs, rel_tol=1e-12):
+            raise ValueError(
+                f"lr_test needs both models fitted on the same samples; the weights sum to "
+                f"{self.nobs:g} and {other.nobs:g}."
+            )
+        if self.k_params == other.k_params:
+            raise ValueError(
+                f"Both models have {self.k_params} parameters: nested models differ in size."
+            )
+        full, restricted = (self, other) if self.k_params > other.k_params else (other, self)
+        missing = [term for term in restricted.params.index if term not in full.params.index]
+        if missing and full._marginal_context.named_features:
+            raise ValueError(
+                f"The restricted model has terms {missing} that the fuller model lacks: the "
+                "models are not nested."
+            )
+        statistic = 2.0 * (full.llf - restricted.llf)
+        if statistic < -1e-6 * max(1.0, abs(full.llf)):
+            raise ValueError(
+                f"The fuller model has the lower log-likelihood ({full.llf:.6g} < "
+                f"{restricted.llf:.6g}): the models are not nested or a fit did not converge."
+            )
+        statistic = max(statistic, 0.0)
+        df = full.k_params - restricted.k_params
+        return LRTestResult(statistic, df, float(scipy.stats.chi2.sf(statistic, df)))
+
+    def marginal_effects(self, X=None, at: str = "overall") -> MarginalEffects:
+        """Marginal effects of the features on every class probability, delta-method errors.
+
+        ``dP(y = k | x) / dx_j = P_k(x) (beta_kj - sum_l P_l(x) beta_lj)``, as statsmodels'
+        ``get_margeff(method="dydx")``; the standard errors propagate ``cov`` through the
+        analytic Jacobian of the effects with respect to the parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, d) or None, default=None
+            Samples to evaluate on; None means the data of the inference (with its weights).
+        at : {"overall", "mean", "zero"}, default="overall"
+            "overall": the (weighted) average of the effects over the samples; "mean": the
+            effect at the (weighted) mean sample; "zero": at x = 0.
+
+        Returns
+        -------
+        MarginalEffects
+            ``effects`` [d, K] (rows features, columns all classes), ``bse``, ``zvalues``,
+            ``pvalues``, ``conf_int()``, ``cov``.
+        """
+        context = self._marginal_context
+        if at not in ("overall", "mean", "zero"):
+            raise ValueError(f"at must be 'overall', 'mean' or 'zero'; got at={at!r}.")
+        if X is None:
+            X_eval, weights = context.X, context.sample_weight
+        else:
+            X_eval = context.check_X(X)
+            weights = np.ones(X_eval.shape[0])
+        n_features = context.theta.shape[1] - int(self.fit_intercept)
+        if at == "mean":
+            X_eval = _weighted_column_mean(X_eval, weights)[None, :]
+            weights = np.ones(1)
+        elif at == "zero":
+            X_eval = np.zeros((1, n_features))
+            weights = np.ones(1)
+        effects, jacobian = _marginal_effects_and_jacobian(
+            X_eval, weights, context.theta_reference, self.fit_intercept, context.non_reference
+        )
+        effects_cov = jacobian @ self.cov.to_numpy() @ jacobian.T
+        feature_names = list(context.feature_names)
+        labels = list(self.classes)
+        frame = pd.DataFrame(effects.T, index=feature_names, columns=labels)
+        stacked = pd.MultiIndex.from_product([labels, feature_names], names=["class", "feature"])
+        cov = pd.DataFrame(effects_cov, index=stacked, columns=stacked)
+        return MarginalEffects(frame, cov, at)
+
+    def __repr__(self) -> str:
+        return (
+            f"InferenceResult(method={self.method!r}, cov_type={self.cov_type!r}, "
+            f"reference={self.reference!r}, nobs={self.nobs:g}, llf={self.llf:.6g})"
+        )
+
+
+@dataclass
+class _MarginalContext:
+    """What ``marginal_effects`` needs from the inference run (data referenced, not copied)."""
+
+    X: object
+    sample_weight: np.ndarray
+    theta: np.ndarray  # symmetric parameters [K, p]
+    theta_reference: np.ndarray  # theta - theta[reference], [K, p]
+    non_reference: np.ndarray  # indices of the non-reference classes
+    feature_names: list
+    named_features: bool
+    check_X: object
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+def compute_inference(
+    estimator,
+    X,
+    y,
+    sample_weight=None,
+    reference=None,
+    robust: bool = False,
+) -> InferenceResult:
+    """Covariance, standard errors, tests and summary of a fitted ``SoftmaxRegression``.
+
+    Parameters
+    ----------
+    estimator : SoftmaxRegression
+        Fitted with ``penalty=None`` (maximum likelihood) or ``penalty="l2"`` (Laplace
+        approximation). Fit with a small ``tol`` (e.g. 1e-10) for statsmodels-grade agreement.
+    X : {array-like, sparse matrix} of shape (n, d)
+        The training data of the fit.
+    y : array-like of shape (n,)
+        Its labels; every label must be one of ``estimator.classes_``.
+    sample_weight : array-like of shape (n,), default=None
+        The sample weights of the fit, read as frequency weights.
+    reference : label or None, default=None
+        The reference class; None means ``classes_[0]`` (statsmodels' ``MNLogit`` choice).
+    robust : bool, default=False
+        Huber-White (HC0) sandwich covariance instead of the inverse observed information
+        (unpenalised fits only).
+
+    Returns
+    -------
+    InferenceResult
+
+    Raises
+    ------
+    ValueError
+        For an L1-type penalty (no valid errors exist after selection), ``robust=True`` with a
+        penalty, an unknown reference or label, a singular design (naming the columns), complete
+        separation of the classes, or a singular information matrix.
+
+    Warns
+    -----
+    SeparationWarning
+        When some samples are perfectly predicted because the data are quasi-separated.
+    UserWarning
+        When the fitted parameters are not the optimum of the objective on ``X, y`` (other
+        data, or an unconverged fit), or with ``class_weight``.
+    """
+    check_is_fitted(estimator)
+    penalty = Penalty.from_params(estimator.penalty, estimator.l1_ratio)
+    if penalty.nonsmooth_strength > 0:
+        raise ValueError(
+            f"Standard errors are not available for penalty={estimator.penalty!r}: an L1-type "
+            "penalty selects variables (coefficients exactly 0), and errors computed after that "
+            "selection ignore it, so they are too small and their p-values invalid (no valid "
+            "post-selection errors exist in this framework). Refit the selected features with "
+            "penalty=None for maximum-likelihood errors, or use penalty='l2' for a Laplace "
+            "approximation."
+        )
+    ridge = penalty.smooth_strength  # factor of 0.5 ||W||^2 in f (0 without penalty)
+    laplace = ridge > 0
+    if robust and laplace:
+        raise ValueError(
+            "robust=True needs an unpenalised fit (penalty=None): the sandwich estimator is a "
+            "sampling covariance of the maximum-likelihood estimate, while the errors of an "
+            "L2-penalised fit come from the Laplace approximation."
+        )
+    fit_intercept = bool(estimator.fit_intercept)
+    classes = estimator.classes_
+    n_classes = len(classes)
+    reference_index = _reference_index(classes, reference)
+
+    X, codes, weights = _checked_data(estimator, X, y, sample_weight)
+    feature_names, named_features = _feature_names(estimator, X.shape[1])
+    _check_design_rank(X, weights, fit_intercept, feature_names)
+
+    theta = _symmetric_params(estimator)
+    K, p = theta.shape
+    C = float(estimator.C)
+    if not laplace:
+        _check_classes_present(codes, weights, classes)
+    _check_stationarity(X, codes, theta, weights, fit_intercept, C, ridge)
+
+    notes = []
+    if estimator.class_weight is not None:
+        message = (
+            "class_weight is applied as in the fit, so the weights are not frequency weights "
+            "and the likelihood is a weighted pseudo-likelihood; robust=True errors are the "
+            "appropriate ones."
+        )
+        notes.append(message)
+        if not robust:
+            warnings.warn(message, UserWarning, stacklevel=3)
+    if not laplace:
+        separation_note = _check_separation(X, codes, theta, weights, fit_intercept, classes,
+                                            reference_index, feature_names)
+        if separation_note:
+            notes.append(separation_note)
+
+    # --- covariance in the symmetric layout, on the free coordinates ------------------------
+    non_reference = np.array([k for k in range(K) if k != reference_index], dtype=np.intp)
+    hessian = _loss.hessian(X, codes, theta, weights, fit_intercept)
+    if laplace:
+        hessian *= C
+        ridge_diagonal = np.zeros((K, p))
+        ridge_diagonal[:, : p - int(fit_intercept)] = ridge
+        hessian[np.diag_indices_from(hessian)] += ridge_diagonal.ravel()
+        fixed = [reference_index * p + p - 1] if fit_intercept else []
+        free = np.setdiff1d(np.arange(K * p), fixed)
+    else:
+        free = (non_reference[:, None] * p + np.arange(p)[None, :]).ravel()
+    covariance_free = _inverse_positive_definite(
+        hessian[np.ix_(free, free)], "observed information" if not laplace else "penalised Hessian"
+    )
+    if robust:
+        meat = _score_outer_product(X, codes, theta, weights, fit_intercept, non_reference)
+        covariance_free = covariance_free @ meat @ covariance_free
+    covariance_full = np.zeros((K * p, K * p))
+    covariance_full[np.ix_(free, free)] = covariance_free
+    covariance_reference = _contrast_covariance(covariance_full, K, p, reference_index)
+
+    # --- reference form, output order: intercept first within a class -----------------------
+    order = np.r_[p - 1, : p - 1] if fit_intercept else np.arange(p)
+    theta_reference = theta - theta[reference_index]
+    params_blocks = theta_reference[non_reference][:, order]  # [K-1, p]
+    covariance_reference = covariance_reference[:, order][:, :, :, order]
+    covariance_reference = covariance_reference.reshape((K - 1) * p, (K - 1) * p)
+    covariance_reference = 0.5 * (covariance_reference + covariance_reference.T)
+
+    terms = (["intercept"] if fit_intercept else []) + list(feature_names)
+    labels = [classes[k] for k in non_reference]
+    params = pd.DataFrame(params_blocks.T, index=terms, columns=labels)
+    stacked = pd.MultiIndex.from_product([labels, terms], names=["class", "term"])
+    cov = pd.DataFrame(covariance_reference, index=stacked, columns=stacked)
+
+    llf = -_loss.loss(X, codes, theta, weights, fit_intercept)
+    class_totals = np.bincount(codes, weights=weights, minlength=n_classes)
+    total = class_totals.sum()
+    present = class_totals > 0
+    llnull = float(np.sum(class_totals[present] * np.log(class_totals[present] / total)))
+
+    context = _MarginalContext(
+        X=X,
+        sample_weight=weights,
+        theta=theta,
+        theta_reference=theta_reference,
+        non_reference=non_reference,
+        feature_names=list(feature_names),
+        named_features=named_features,
+        check_X=lambda new_X: _check_new_X(estimator, new_X),
+    )
+    return InferenceResult(
+        params=params,
+        cov=cov,
+        llf=llf,
+        llnull=llnull,
+        nobs=total,
+        reference=classes[reference_index],
+        classes=classes,
+        cov_type="HC0" if robust else "nonrobust",
+        method="laplace" if laplace else "mle",
+        C=C,
+        fit_intercept=fit_intercept,
+        notes=notes,
+        marginal_context=context,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------------------------
+def _reference_index(classes: np.ndarray, reference) -> int:
+    if reference is None:
+        return 0
+    matches = np.flatnonzero(classes == reference)
+    if matches.size != 1:
+        raise ValueError(
+            f"reference={reference!r} is not one of the classes {classes.tolist()}."
+        )
+    return int(matches[0])
+
+
+def _checked_data(estimator, X, y, sample_weight):
+    """``X`` as float64 (CSR kept), ``y`` as class codes, total weights; zero-weight rows dropped.
+
+    Returns
+    -------
+    X : ndarray or CSR matrix of shape (m, d), float64
+    codes : ndarray of shape (m,), intp
+    weights : ndarray of shape (m,), float64, all > 0
+    """
+    X = validate_data(estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                      reset=False)
+    X = X.astype(np.float64, copy=False)
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]} labels.")
+    classes = estimator.classes_
+    codes = np.searchsorted(classes, y)
+    codes = np.clip(codes, 0, len(classes) - 1)
+    unknown = classes[codes] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"y contains labels {np.unique(y[unknown]).tolist()} that are not among the fitted "
+            f"classes {classes.tolist()}: inference needs the training data."
+        )
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], np.float64)
+    # The weights of the fit: sample_weight times class_weight[y].
+    weights = estimator._total_weight(y, classes, codes, sample_weight, np.float64)
+    weights = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    keep = weights > 0
+    if not np.all(keep):
+        X, codes, weights = X[keep], codes[keep], weights[keep]
+    return X, codes.astype(np.intp), weights
+
+
+def _check_new_X(estimator, X):
+    X = validate_data(estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                      reset=False)
+    return X.astype(np.float64, copy=False)
+
+
+def _feature_names(estimator, n_features: int) -> tuple[list[str], bool]:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return [str(name) for name in names], True
+    return [f"x{j}" for j in range(n_features)], False
+
+
+def _symmetric_params(estimator) -> np.ndarray:
+    """``[coef_, intercept_]`` [K, p] in float64 (the layout of ``_loss``)."""
+    coef = np.asarray(estimator.coef_, dtype=np.float64)
+    if estimator.fit_intercept:
+        return np.hstack([coef, np.asarray(estimator.intercept_, dtype=np.float64)[:, None]])
+    return coef.copy()
+
+
+def _check_classes_present(codes, weights, classes) -> None:
+    totals = np.bincount(codes, weights=weights, minlength=len(classes))
+    absent = classes[totals <= 0]
+    if absent.size:
+        raise ValueError(
+            f"Classes {absent.tolist()} have no samples (of positive weight) in y: their "
+            "maximum-likelihood intercepts are -infinity, so no standard errors exist."
+        )
+
+
+def _check_stationarity(X, codes, theta, weights, fit_intercept, C, ridge) -> None:
+    """Warn when ``theta`` is not the optimum of the objective on this data."""
+    _, gradient = _loss.loss_gradient(X, codes, theta, weights, fit_intercept)
+    if ridge:
+        gradient[:, : theta.shape[1] - int(fit_intercept)] += (ridge / C) * theta[
+            :, : theta.shape[1] - int(fit_intercept)
+        ]
+    largest = float(np.max(np.abs(gradient))) / float(weights.sum())
+    if largest > _STATIONARITY_TOLERANCE:
+        warnings.warn(
+            f"The fitted parameters are not the optimum of the objective on this data "
+            f"(max |gradient of f / (C * sum of weights)| = {largest:.2e}): pass the training "
+            "data and weights of the fit, and fit with a small tol (e.g. 1e-10); the standard "
+            "errors assume an optimum.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _weighted_gram(X, weights, fit_intercept):
+    """``Xc^T diag(s) Xc`` [d, d], with ``Xc`` centred at the weighted mean when an intercept is
+    fitted (a constant column then becomes a zero column)."""
+    total = weights.sum()
+    if sp.issparse(X):
+        gram = np.asarray((X.T @ X.multiply(weights[:, None]).tocsr()).toarray())
+        if fit_intercept:
+            mean = np.asarray(X.T @ weights).ravel() / total
+            gram -= total * np.outer(mean, mean)
+        return gram
+    if fit_intercept:
+        X = X - (weights @ X) / total
+    return X.T @ (X * weights[:, None])
+
+
+def _check_design_rank(X, weights, fit_intercept, feature_names) -> None:
+    """Raise ``ValueError`` naming the columns when ``[X, 1]`` (weighted) has deficient rank.
+
+    Uses the Cholesky factorisation with complete pivoting of the correlation-scaled Gram
+    matrix: a column whose part not explained by the others is below ``_RANK_TOLERANCE`` of
+    its size is dependent.
+    """
+    gram = _weighted_gram(X, weights, fit_intercept)
+    scale = np.sqrt(np.clip(np.diag(gram), 0, None))
+    largest = float(scale.max()) if scale.size else 0.0
+    degenerate = scale <= 1e-12 * max(largest, 1e-300)
+    problems = []
+    if np.any(degenerate):
+        what = "constant (collinear with the intercept)" if fit_intercept else "zero everywhere"
+        problems.append(f"{_quote(feature_names, np.flatnonzero(degenerate))} {what}")
+    kept = np.flatnonzero(~degenerate)
+    if kept.size:
+        correlation = gram[np.ix_(kept, kept)] / np.outer(scale[kept], scale[kept])
+        _, pivots, rank, _ = scipy.linalg.lapack.dpstrf(correlation, tol=_RANK_TOLERANCE,
+                                                        lower=1)
+        pivots = pivots - 1  # LAPACK is 1-based
+        if rank < kept.size:
+            independent = pivots[:rank]
+            for dependent in pivots[rank:]:
+                coefficients = np.linalg.lstsq(
+                    correlation[np.ix_(independent, independent)],
+                    correlation[independent, dependent],
+                    rcond=None,
+                )[0]
+                partners = independent[np.abs(coefficients) > 1e-6]
+                column = _quote(feature_names, kept[[dependent]])
+                if partners.size == 1:
+                    how = "up to scale and shift" if fit_intercept else "up to scale"
+                    partner = _quote(feature_names, kept[partners])
+                    problems.append(f"{column} duplicates {partner} ({how})")
+                else:
+                    problems.append(f"{column} is a linear combination of "
+                                    f"{_quote(feature_names, kept[np.sort(partners)])}")
+    if problems:
+        raise ValueError(
+            "The design matrix is singular, so the coefficients are not identified and no "
+            "standard errors exist: " + "; ".join(problems) + ". Drop these columns and refit."
+        )
+
+
+def _quote(feature_names, indices) -> str:
+    return ", ".join(repr(feature_names[j]) for j in indices)
+
+
+# ---------------------------------------------------------------------------------------------
+# Separation
+# ---------------------------------------------------------------------------------------------
+def _check_separation(X, codes, theta, weights, fit_intercept, classes, reference_index,
+                      feature_names) -> str | None:
+    """Raise on complete separation, warn on confirmed quasi-separation; return a note.
+
+    Perfectly predicted samples (observed-class probability above ``1 - 1e-6``) trigger the
+    exact check: a direction ``V`` [K, p] with ``(V_{y_i} - V_k) . x_i >= 0`` for every sample
+    and class, strictly for some, along which the likelihood rises for ever. It is the optimum
+    of a linear programme (Konis, 2007), solved by HiGHS.
+    """
+    log_proba = _loss.log_softmax(_loss.raw_prediction(X, theta, fit_intercept))
+    observed = log_proba[np.arange(X.shape[0]), codes]
+    perfect = observed > np.log1p(-_PERFECT_PREDICTION)
+    if not np.any(perfect):
+        return None
+    n_perfect, n = int(perfect.sum()), X.shape[0]
+    K, p = theta.shape
+    direction = None
+    if n * (K - 1) * 2 * p <= _SEPARATION_LP_MAX_NONZEROS:
+        direction = _separating_direction(X, codes, K, fit_intercept)
+        if direction is None:
+            return None  # extreme but legitimate predictions
+    if n_perfect == n:
+        raise ValueError(
+            "The classes are completely separated (every sample is predicted with probability "
+            "1): the maximum-likelihood estimate does not exist (the coefficients diverge), so "
+            "no standard errors exist. Fit with penalty='l2' (Laplace approximation) instead."
+        )
+    if direction is None:
+        message = (
+            f"{n_perfect} of {n} samples are predicted with probability > 1 - "
+            f"{_PERFECT_PREDICTION:g}: the data may be quasi-separated, in which case some "
+            "coefficients have no finite maximum-likelihood value and their standard errors "
+            "are meaningless. Consider penalty='l2'."
+        )
+    else:
+        contrast = direction - direction[reference_index]
+        terms = [*feature_names, "intercept"] if fit_intercept else list(feature_names)
+        scale = float(np.abs(contrast).max())
+        involved = [
+            f"{classes[k]}:{terms[j]}"
+            for k, j in zip(*np.nonzero(np.abs(contrast) > 1e-6 * scale), strict=True)
+        ]
+        message = (
+            f"The data are quasi-separated: {n_perfect} of {n} samples are predicted perfectly "
+            "and the likelihood keeps rising along a direction involving "
+            f"{', '.join(involved[:12])}{' ...' if len(involved) > 12 else ''}. Those "
+            "coefficients have no finite maximum-likelihood value and their standard errors "
+            "are meaningless; consider penalty='l2' or dropping the separating features."
+        )
+    warnings.warn(message, SeparationWarning, stacklevel=4)
+    return message
+
+
+def _separating_direction(X, codes, n_classes, fit_intercept) -> np.ndarray | None:
+    """A separating direction ``V`` [K, p], or None when the classes overlap.
+
+    Linear programme: maximise ``sum_{i, k != y_i} t_ik`` subject to
+    ``t_ik = (V_{y_i} - V_k) . x_i`` and ``0 <= t_ik <= 1``; the optimum is positive exactly
+    when the data are (quasi-)separated.
+    """
+    from scipy.optimize import linprog
+
+    rows = _augmented_dense(X, fit_intercept)
+    n, p = rows.shape
+    K = n_classes
+    other = np.array([[k for k in range(K) if k != c] for c in range(K)])[codes]  # [n, K-1]
+    m = n * (K - 1)
+    sample = np.repeat(np.arange(n), K - 1)
+    own_class = codes[sample]
+    other_class = other.ravel()
+    values = rows[sample]  # [m, p]
+    columns = np.arange(p)[None, :]
+    # Constraint row r: (V_own - V_other) . x - t_r = 0, variables [V.ravel(), t].
+    data = np.concatenate([values.ravel(), -values.ravel(), -np.ones(m)])
+    row_index = np.concatenate([np.repeat(np.arange(m), p)] * 2 + [np.arange(m)])
+    column_index = np.concatenate([
+        (own_class[:, None] * p + columns).ravel(),
+        (other_class[:, None] * p + columns).ravel(),
+        K * p + np.arange(m),
+    ])
+    equality = sp.csr_matrix((data, (row_index, column_index)), shape=(m, K * p + m))
+    objective = np.concatenate([np.zeros(K * p), -np.ones(m)])
+    bounds = [(None, None)] * (K * p) + [(0.0, 1.0)] * m
+    solution = linprog(objective, A_eq=equality, b_eq=np.zeros(m), bounds=bounds,
+                       method="highs")
+    if solution.status != 0 or -solution.fun < 1e-6:
+        return None
+    return solution.x[: K * p].reshape(K, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear algebra
+# ---------------------------------------------------------------------------------------------
+def _inverse_positive_definite(matrix: np.ndarray, what: str) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf + potri)."""
+    factor, info = scipy.linalg.lapack.dpotrf(matrix, lower=0, clean=1)
+    if info != 0:
+        raise ValueError(
+            f"The {what} is not positive definite, so it has no inverse and no standard errors "
+            "exist. Typical causes: (quasi-)separated classes, a class with very few samples, "
+            "or nearly collinear features. Consider penalty='l2'."
+        )
+    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=0)
+    if info != 0:  # pragma: no cover - potri only fails on a singular factor, excluded above
+        raise ValueError(f"The {what} could not be inverted.")
+    upper = np.triu(inverse)
+    return upper + np.triu(inverse, 1).T
+
+
+def _contrast_covariance(covariance: np.ndarray, K: int, p: int, reference: int) -> np.ndarray:
+    """Covariance [K-1, p, K-1, p] of ``theta_k - theta_r`` from that of ``theta`` [K*p, K*p].
+
+    ``cov(theta_k - theta_r, theta_l - theta_r) = S_kl - S_kr - S_rl + S_rr`` block-wise.
+    """
+    blocks = covariance.reshape(K, p, K, p)
+    keep = np.array([k for k in range(K) if k != reference])
+    between = blocks[np.ix_(keep, np.arange(p), keep, np.arange(p))]
+    with_reference = blocks[keep][:, :, reference, :]  # S_kr [K-1, p, p]
+    reference_with = blocks[reference][:, keep, :]  # S_rl [p, K-1, p]
+    reference_block = blocks[reference, :, reference, :]  # S_rr [p, p]
+    return (
+        between
+        - with_reference[:, :, None, :]
+        - reference_with[None, :, :, :]
+        + reference_block[None, :, None, :]
+    )
+
+
+def _augmented_dense(X_chunk, fit_intercept: bool) -> np.ndarray:
+    """Dense ``[X, 1]`` rows (features first, intercept last, the layout of ``_loss``)."""
+    rows = X_chunk.toarray() if sp.issparse(X_chunk) else np.asarray(X_chunk)
+    if fit_intercept:
+        rows = np.hstack([rows, np.ones((rows.shape[0], 1))])
+    return rows
+
+
+def _chunks(n: int, numbers_per_row: int):
+    size = max(1, min(n, _CHUNK_NUMBERS // max(1, numbers_per_row)))
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def _score_outer_product(X, codes, theta, weights, fit_intercept, non_reference) -> np.ndarray:
+    """``sum_i s_i u_i u_i^T`` for the per-sample scores ``u_i = (p_i - e_{y_i}) kron x_i``
+    restricted to the non-reference class blocks: one BLAS product per chunk of rows."""
+    K, p = theta.shape
+    size = len(non_reference) * p
+    meat = np.zeros((size, size))
+    for rows in _chunks(X.shape[0], size):
+        X_chunk = X[rows]
+        residual = _loss.softmax(_loss.raw_prediction(X_chunk, theta, fit_intercept))
+        residual[np.arange(residual.shape[0]), codes[rows]] -= 1.0
+        residual = residual[:, non_reference] * np.sqrt(weights[rows])[:, None]
+        augmented = _augmented_dense(X_chunk, fit_intercept)
+        scores = (residual[:, :, None] * augmented[:, None, :]).reshape(-1, size)
+        meat += scores.T @ scores
+    return meat
+
+
+def _weighted_column_mean(X, weights) -> np.ndarray:
+    return np.asarray(X.T @ weights).ravel() / weights.sum()
+
+
+def _marginal_effects_and_jacobian(X, weights, theta_reference, fit_intercept, non_reference):
+    """Weighted-average marginal effects and their Jacobian with respect to the parameters.
+
+    With ``beta`` [K, d] the reference-form coefficients and ``D_ik = beta_k - sum_l P_il
+    beta_l``, the effect is ``ME_kj = mean_i P_ik D_ikj`` and its derivative with respect to
+    ``theta_mq`` (class ``m``, augmented feature ``q``) is
+
+        mean_i [ x_iq (delta_km P_ik D_ikj - P_ik P_im (D_ikj + D_imj))
+                 + delta_qj P_ik (delta_km - P_im) ]
+
+    assembled by BLAS products per chunk of rows (a loop over the d features only).
+
+    Returns
+    -------
+    effects : ndarray of shape (K, d)
+    jacobian : ndarray of shape (K * d, (K - 1) * p)
+        Columns in the stacking order of ``InferenceResult.cov``.
+    """
+    K, p = theta_reference.shape
+    d = p - int(fit_intercept)
+    beta = theta_reference[:, :d]
+    normalised = weights / weights.sum()
+    effects = np.zeros((K, d))
+    jacobian = np.zeros((K, d, K, p))
+    features = np.arange(d)
+    for rows in _chunks(X.shape[0], K * p + K * d):
+        X_chunk = X[rows]
+        w = normalised[rows]
+        proba = _loss.softmax(_loss.raw_prediction(X_chunk, theta_reference, fit_intercept))
+        augmented = _augmented_dense(X_chunk, fit_intercept)
+        m = augmented.shape[0]
+        deviation = beta[None, :, :] - (proba @ beta)[:, None, :]  # D [m, K, d]
+        weighted = (w[:, None] * proba)[:, :, None] * deviation  # w P D [m, K, d]
+        effects += weighted.sum(axis=0)
+        flat = weighted.reshape(m, K * d)
+        own = (flat.T @ augmented).reshape(K, d, p)  # delta_km term
+        jacobian[np.arange(K), :, np.arange(K), :] += own
+        proba_x = (proba[:, :, None] * augmented[:, None, :]).reshape(m, K * p)
+        jacobian -= (flat.T @ proba_x).reshape(K, d, K, p)  # P_ik P_im D_ikj x_iq
+        weighted_proba = w[:, None] * proba
+        for j in features:  # P_ik P_im D_imj x_iq
+            proba_deviation_x = (proba * deviation[:, :, j])[:, :, None] * augmented[:, None, :]
+            jacobian[:, j, :, :] -= (
+                weighted_proba.T @ proba_deviation_x.reshape(m, K * p)
+            ).reshape(K, K, p)
+        # delta_qj P_ik (delta_km - P_im)
+        level = np.diag(weighted_proba.sum(axis=0)) - weighted_proba.T @ proba  # [K, K]
+        jacobian[:, features, :, features] += level[None, :, :]
+    order = np.r_[p - 1, : p - 1] if fit_intercept else np.arange(p)
+    jacobian = jacobian[:, :, non_reference, :][:, :, :, order]
+    return effects, jacobian.reshape(K * d, len(non_reference) * p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+def _check_alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1); got alpha={alpha!r}.")
+    return float(alpha)
+
+
+def _stack(frame: pd.DataFrame, index_name: str) -> pd.Series:
+    """Column-by-column stacking of a (term x class) frame: the order of ``cov``."""
+    values = frame.to_numpy().T.ravel()
+    index = pd.MultiIndex.from_product([list(frame.columns), list(frame.index)],
+                                       names=["class", index_name])
+    return pd.Series(values, index=index)
+
+
+def _normal_intervals(estimates: pd.DataFrame, bse: pd.DataFrame, alpha: float,
+                      index_name: str = "term") -> pd.DataFrame:
+    quantile = scipy.stats.norm.ppf(1 - _check_alpha(alpha) / 2)
+    center = _stack(estimates, index_name)
+    half_width = quantile * _stack(bse, index_name)
+    return pd.DataFrame({"lower": center - half_width, "upper": center + half_width})
+
+
+def _coefficient_frame(estimates, bse, zvalues, pvalues, alpha,
+                       index_name: str = "term") -> pd.DataFrame:
+    intervals = _normal_intervals(estimates, bse, alpha, index_name)
+    low, high = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
+    return pd.DataFrame({
+        "coef": _stack(estimates, index_name),
+        "std err": _stack(bse, index_name),
+        "z": _stack(zvalues, index_name),
+        "P>|z|": _stack(pvalues, index_name),
+        low: intervals["lower"],
+        high: intervals["upper"],
+    })
