@@ -10,10 +10,11 @@ True
 from importlib.metadata import PackageNotFoundError, version
 
 from ._estimator import SoftmaxRegression
+from ._io import load
 
 try:
     __version__ = version("softmaxreg")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["SoftmaxRegression", "__version__"]
+__all__ = ["SoftmaxRegression", "load", "__version__"]
