@@ -244,6 +244,7 @@ def _encode_preprocessing(model) -> dict:
                     "type": "categorical",
                     "dtype": column.kind,
                     "categories": list(column.categories),
+                    "drop_first": column.drop_first,
                 }
             )
     return {
@@ -253,6 +254,7 @@ def _encode_preprocessing(model) -> dict:
             "standardize": bool(model.standardize),
             "drop": [str(name) for name in _as_list(model.drop)],
             "max_categories": int(model.max_categories),
+            "drop_first": bool(model.drop_first),
         },
         "columns": columns,
     }
@@ -711,10 +713,13 @@ def _decode_preprocessing(value, estimator, feature_names: list[str]):
     _dict(value, where, {"target", "params", "columns"})
     target = _str(value["target"], f"{where}.target", nullable=True)
     raw = _dict(
-        value["params"], f"{where}.params", {"categorical", "standardize", "drop", "max_categories"}
+        value["params"],
+        f"{where}.params",
+        {"categorical", "standardize", "drop", "max_categories", "drop_first"},
     )
     params = {
         "standardize": _bool(raw["standardize"], f"{where}.params.standardize"),
+        "drop_first": _bool(raw["drop_first"], f"{where}.params.drop_first"),
         "max_categories": _int(raw["max_categories"], f"{where}.params.max_categories", 1),
     }
     for key in ("categorical", "drop"):
@@ -737,7 +742,7 @@ def _decode_preprocessing(value, estimator, feature_names: list[str]):
                 _fail(at, "center and scale are both numbers or both null")
             columns.append(NumericColumn(_str(entry["name"], f"{at}.name"), center, scale))
         elif kind == "categorical":
-            _dict(entry, at, {"name", "type", "dtype", "categories"})
+            _dict(entry, at, {"name", "type", "dtype", "categories", "drop_first"})
             columns.append(_decode_categorical(entry, at))
         else:
             _fail(f"{at}.type", 'must be "numeric" or "categorical"')
@@ -770,7 +775,8 @@ def _decode_categorical(entry: dict, at: str):
         _fail(f"{at}.dtype", 'must be "str", "int" or "bool"')
     if len(set(values)) != len(values):
         _fail(f"{at}.categories", "duplicate categories")
-    return CategoricalColumn(name, kind, tuple(values))
+    drop_first = _bool(entry["drop_first"], f"{at}.drop_first")
+    return CategoricalColumn(name, kind, tuple(values), drop_first)
 
 
 # ================================================================================== ONNX
@@ -847,10 +853,14 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
         return prefix + label
 
     if isinstance(model, TabularModel):
-        design, order = _onnx_preprocessing(
+        design, source = _onnx_preprocessing(
             model.preprocessor_, float_type, nodes, inputs, constant, prefix
         )
-        coef = coef[:, order]
+        # Column j of the ONNX design matrix is model feature source[j]; -1 marks the baseline
+        # category of a drop_first column, which OneHotEncoder still emits: it gets weight 0.
+        expanded = np.zeros((coef.shape[0], len(source)))
+        expanded[:, source >= 0] = coef[:, source[source >= 0]]
+        coef = expanded
     else:
         inputs.append(helper.make_tensor_value_info("input", float_type, [None, coef.shape[1]]))
         design = "input"
@@ -927,8 +937,9 @@ def _onnx_labels(classes: np.ndarray, name: str):
 def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefix):
     """Nodes from the raw-column inputs to the float64 design matrix.
 
-    Returns the name of the design matrix and the permutation of the model's features that
-    matches its column order (numeric columns first, then each one-hot block).
+    Returns the name of the design matrix and, for each of its columns (numeric columns
+    first, then each one-hot block with all its categories), the index of the model feature
+    it holds, or -1 for the baseline category of a ``drop_first`` column.
     """
     from onnx import TensorProto, helper
 
@@ -987,8 +998,11 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
         nodes.append(helper.make_node("Flatten", [tag + "/3d"], [tag + "/2d"], axis=1))
         nodes.append(helper.make_node("Cast", [tag + "/2d"], [tag], to=TensorProto.DOUBLE))
         blocks.append(tag)
-        order.extend(position[name] for name in column.feature_names)
+        order.extend(
+            position[f"{column.name}={category}"] if category in column.encoded_categories else -1
+            for category in column.categories
+        )
     if len(blocks) == 1:
-        return blocks[0], np.array(order)
+        return blocks[0], np.array(order, dtype=np.intp)
     nodes.append(helper.make_node("Concat", blocks, [prefix + "design"], axis=1))
-    return prefix + "design", np.array(order)
+    return prefix + "design", np.array(order, dtype=np.intp)

@@ -138,16 +138,25 @@ class CategoricalColumn:
     """A one-hot encoded input column.
 
     ``kind`` is the type of its values: ``"str"``, ``"int"`` or ``"bool"``; ``categories``
-    the values seen in fit, in feature order. A value outside them encodes as all zeros.
+    the values seen in fit, in feature order. A value outside them encodes as all zeros. With
+    ``drop_first`` the first category has no feature of its own (dummy coding: it is the
+    baseline, encoded as all zeros), which keeps the one-hot block from being collinear with
+    the intercept.
     """
 
     name: str
     kind: str
     categories: tuple
+    drop_first: bool = False
+
+    @property
+    def encoded_categories(self) -> tuple:
+        """The categories that have a feature."""
+        return self.categories[1:] if self.drop_first else self.categories
 
     @property
     def feature_names(self) -> list[str]:
-        return [f"{self.name}={category}" for category in self.categories]
+        return [f"{self.name}={category}" for category in self.encoded_categories]
 
 
 class Preprocessor:
@@ -203,10 +212,11 @@ class Preprocessor:
         standardize: bool = False,
         drop: Iterable[str] = (),
         max_categories: int = MAX_CATEGORIES,
+        drop_first: bool = False,
     ) -> Preprocessor:
         """Learn the columns of ``frame``: numeric ones (with mean and scale when
         ``standardize``), and the categories of string, categorical, boolean and
-        ``categorical`` columns.
+        ``categorical`` columns (the first, in sorted order, left out with ``drop_first``).
 
         Raises ``ValueError`` naming the column for missing values, unsupported types, too many
         categories, or names in ``categorical``/``drop`` that are not columns.
@@ -244,7 +254,9 @@ class Preprocessor:
                         f"column {name!r} has {len(categories)} distinct values (more than "
                         f"max_categories={max_categories}); drop it or raise the limit"
                     )
-                columns.append(CategoricalColumn(name, kind, tuple(categories.tolist())))
+                columns.append(
+                    CategoricalColumn(name, kind, tuple(categories.tolist()), bool(drop_first))
+                )
         if standardize:
             numeric = [column.name for column in columns if isinstance(column, NumericColumn)]
             if numeric:
@@ -292,11 +304,14 @@ class Preprocessor:
             else:
                 codes = _category_codes(series, column)
                 known = codes >= 0
-                out[np.flatnonzero(known), offset + codes[known]] = 1.0
                 if not known.all():
                     example = series.to_numpy()[np.flatnonzero(~known)[0]]
                     unknown.append(f"{column.name}: {int((~known).sum())} rows (e.g. {example!r})")
-                offset += len(column.categories)
+                if column.drop_first:
+                    codes = codes - 1  # the baseline category becomes -1: no feature
+                rows = np.flatnonzero(codes >= 0)
+                out[rows, offset + codes[rows]] = 1.0
+                offset += len(column.encoded_categories)
         if unknown:
             warnings.warn(
                 "categories not seen in fit, encoded as all zeros: " + "; ".join(unknown),
@@ -461,6 +476,10 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         Columns to ignore (identifiers, leaks).
     max_categories : int, default=1000
         Refuse to one-hot encode a column with more distinct values.
+    drop_first : bool, default=False
+        Dummy coding: leave the first category of every one-hot column out (it becomes the
+        baseline). Needed for an unpenalised fit with an intercept (``penalty=None``) and its
+        ``inference``, where the full one-hot block is collinear with the intercept.
 
     Attributes
     ----------
@@ -482,12 +501,14 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         standardize: bool = False,
         drop: Sequence[str] = (),
         max_categories: int = MAX_CATEGORIES,
+        drop_first: bool = False,
     ):
         self.estimator = estimator
         self.categorical = categorical
         self.standardize = standardize
         self.drop = drop
         self.max_categories = max_categories
+        self.drop_first = drop_first
 
     def fit(self, X, y, sample_weight=None) -> TabularModel:
         """Learn the preprocessing on ``X`` (a DataFrame) and fit the classifier on its output.
@@ -511,6 +532,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
             standardize=bool(self.standardize),
             drop=self.drop,
             max_categories=int(self.max_categories),
+            drop_first=bool(self.drop_first),
         )
         estimator = SoftmaxRegression() if self.estimator is None else clone(self.estimator)
         name = getattr(y, "name", None)
