@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from . import _cli_tabular
+
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -60,14 +62,46 @@ def run_demo(args: argparse.Namespace) -> int:
 # name -> (help, add_arguments, run)
 _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "demo": ("reproduce the reference experiment and its figure", _add_demo_arguments, run_demo),
+    "fit": (
+        "fit a model on a CSV/Parquet table and write the model file",
+        _cli_tabular.add_fit_arguments,
+        _cli_tabular.run_fit,
+    ),
+    "predict": (
+        "predict labels (and probabilities) for the rows of a table",
+        _cli_tabular.add_predict_arguments,
+        _cli_tabular.run_predict,
+    ),
+    "evaluate": (
+        "accuracy, log loss, Brier score, per-class metrics and confusion matrix",
+        _cli_tabular.add_evaluate_arguments,
+        _cli_tabular.run_evaluate,
+    ),
+    "summary": (
+        "coefficients with standard errors, z and p values (inference table)",
+        _cli_tabular.add_summary_arguments,
+        _cli_tabular.run_summary,
+    ),
+    "plot": (
+        "draw a figure of a model on a table",
+        _cli_tabular.add_plot_arguments,
+        _cli_tabular.run_plot,
+    ),
 }
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subparser per command."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="softmaxreg", description="Softmax (multinomial logistic) regression."
     )
     parser.add_argument("--version", action="version", version=f"softmaxreg {__version__}")
