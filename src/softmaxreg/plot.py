@@ -1026,7 +1026,8 @@ def risk_coverage(
 
     Each point is a reject threshold: the share of samples the Bayes rule still decides, and
     the mean cost (error rate without ``cost_matrix``) on them. The dashed line is the risk
-    without rejection.
+    without rejection. The y axis is fitted to the curves beyond 5 % coverage, where the
+    risk of the very first samples no longer dominates.
 
     Parameters
     ----------
@@ -1063,8 +1064,15 @@ def risk_coverage(
         label=f"{label}: no rejection ({risk[-1]:.3f})",
     )
     ax.set_xlim(0, 1)
-    ax.set_ylim(bottom=0)
-    _legend(ax, ax.get_legend_handles_labels()[1], loc="upper left", fontsize=8)
+    # The first few accepted samples make the risk jump (one confident mistake among 3 is a
+    # risk of 1/3); scale the y axis to the curves beyond 5 % coverage so their shape shows.
+    top = 0.0
+    for curve in ax.get_lines():
+        xs, ys = np.asarray(curve.get_xdata(), float), np.asarray(curve.get_ydata(), float)
+        if xs.shape == ys.shape and np.any(xs >= 0.05):
+            top = max(top, float(np.max(ys[xs >= 0.05])))
+    ax.set_ylim(0, 1.15 * top if top > 0 else 1.0)
+    _legend(ax, ax.get_legend_handles_labels()[1], loc="best", fontsize=8)
     default_y = (
         "error rate of decided samples" if cost_matrix is None else "mean cost of decided samples"
     )
