@@ -286,3 +286,20 @@ def test_average_cost_matches_direct_sum():
     assert average_cost(y, decision, cost, reject_cost=0.5) == pytest.approx((0 + 4 + 0.5 + 0) / 4)
     with pytest.raises(ValueError, match="reject_cost"):
         average_cost(y, decision, cost)
+
+
+def test_tuner_with_reject_option_scores_the_realised_cost():
+    X, y = load_iris(return_X_y=True)
+    X = X[:, :2]  # sepal measurements only: classes 1 and 2 overlap
+    cost = np.array([[0, 1, 1], [1, 0, 1], [10, 10, 0]])
+    tuned = TunedClassWeightClassifier(
+        SoftmaxRegression(), cost, reject_cost=0.5, cv=3, n_refinements=1
+    ).fit(X, y)
+    predicted = tuned.predict(X)
+    assert -1 in predicted
+    realised = np.mean([0.5 if p == -1 else cost[t, p] for t, p in zip(y, predicted, strict=True)])
+    assert tuned.score(X, y) == pytest.approx(-realised)
+    # the decision is the Bayes rule on the reweighted, renormalised probabilities
+    weighted = tuned.predict_proba(X) * tuned.class_weights_
+    weighted /= weighted.sum(axis=1, keepdims=True)
+    assert np.array_equal(predicted, brute_force_decision(weighted, cost, 0.5))
