@@ -355,7 +355,15 @@ def run_predict(args: argparse.Namespace) -> int:
             raise OSError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"Predictions for {len(out)} rows written to {args.output}")
     else:
-        out.to_csv(sys.stdout, index=False)
+        try:
+            out.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader (e.g. `head`) closed the pipe: stop quietly, as Unix tools do, and keep
+            # Python from reporting the failed flush at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
     return 0
 
 
@@ -485,9 +493,30 @@ def run_summary(args: argparse.Namespace) -> int:
     except ImportError:
         raise ValueError("summary needs softmaxreg.inference, which this build lacks") from None
     with _warnings_as_lines("summary"):
-        result = estimator.inference(X, y, reference=reference, robust=args.robust)
+        try:
+            result = estimator.inference(X, y, reference=reference, robust=args.robust)
+        except ValueError as exc:
+            raise _explain_singular(model, exc) from None
         print(result.summary(alpha=args.alpha))
     return 0
+
+
+def _explain_singular(model, exc: ValueError) -> ValueError:
+    """A full one-hot block sums to the intercept column, so a model fitted without
+    ``--drop-first`` has no standard errors: say how to fix that from the command line."""
+    from .tabular import CategoricalColumn, TabularModel
+
+    full_one_hot = isinstance(model, TabularModel) and any(
+        isinstance(column, CategoricalColumn) and not column.drop_first
+        for column in model.preprocessor_.columns
+    )
+    if full_one_hot and "singular" in str(exc).lower():
+        return ValueError(
+            "no standard errors: the full one-hot columns of this model are collinear with "
+            "the intercept; refit with 'softmaxreg fit ... --drop-first' (dummy coding). "
+            f"({str(exc).splitlines()[0]})"
+        )
+    return exc
 
 
 def _series(values):
