@@ -390,6 +390,21 @@ def test_quasi_separation_warns_and_names_the_direction():
     assert "quasi-separated" in str(result.summary())
 
 
+def test_separation_too_large_to_check_exactly_still_warns(monkeypatch):
+    import softmaxreg.inference as inference
+
+    monkeypatch.setattr(inference, "_SEPARATION_LP_MAX_NONZEROS", 0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = rng.integers(0, 2, size=300)
+    y[X[:, 1] > 1.0] = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = mle().fit(X, y)
+    with pytest.warns(SeparationWarning, match="may be quasi-separated"):
+        fitted.inference(X, y)
+
+
 def test_extreme_but_overlapping_predictions_do_not_warn():
     # One sample far out along x predicted with probability ~1, but the classes overlap.
     rng = np.random.default_rng(1)
@@ -409,6 +424,8 @@ def test_bad_inputs(anes, anes_fit):
         anes_fit.inference(X, np.where(y == 6, 7.0, y))
     with pytest.raises(ValueError, match="missing"):
         anes_fit.inference(X.iloc[:, :4], y)
+    with pytest.raises(ValueError, match=r"Classes \[3.0\] have no samples"):
+        anes_fit.inference(X[y != 3], y[y != 3])
     with pytest.raises(ValueError, match="alpha"):
         anes_fit.inference(X, y).conf_int(alpha=1.5)
     with pytest.raises(ValueError, match="at must be"):
