@@ -43,7 +43,7 @@ import json
 import math
 import numbers
 import os
-import tempfile
+import secrets
 
 import numpy as np
 
@@ -297,8 +297,13 @@ def _dumps(document: dict) -> str:
 
 def _atomic_write(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(
+        folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    )
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=".softmaxreg-", suffix=".tmp", dir=folder)
+        # os.open with mode 0o666 lets the umask decide the permissions, as for any new file
+        # (tempfile.mkstemp would make the model readable by its owner only).
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
         raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
     try:
@@ -564,8 +569,9 @@ def _decode_model(body: dict):
         "model.intercept",
         (n_classes,),
     )
-    coef = coef.astype(coef_dtype)
-    intercept = intercept.astype(coef_dtype)
+    with np.errstate(over="ignore"):  # an overflow to float32 infinity is rejected below
+        coef = coef.astype(coef_dtype)
+        intercept = intercept.astype(coef_dtype)
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
         _fail("model.coef", f"values overflow {coef_dtype}")
     feature_names = body["feature_names"]
