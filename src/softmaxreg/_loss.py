@@ -23,8 +23,6 @@ products, no Python loop over samples or class pairs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -39,6 +37,8 @@ __all__ = [
     "loss_gradient_hessp",
     "hessian",
     "hessian_diagonal",
+    "HessianProduct",
+    "feature_gram",
 ]
 
 
@@ -147,10 +147,9 @@ def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
 
 def _residual_to_gradient(X, residual: np.ndarray, fit_intercept: bool) -> np.ndarray:
     """``residual^T [X, 1]`` [K, p] for a residual [n, K]; sparse X stays sparse."""
-    if sp.issparse(X):
-        grad_coef = np.asarray(X.T @ residual).T
-    else:
-        grad_coef = residual.T @ X
+    # (X^T R)^T, not R^T X: OpenBLAS runs the long-reduction product with R^T as left
+    # operand several times slower (measured 380 ms vs 80 ms for n=1e5, d=100, K=10).
+    grad_coef = np.asarray(X.T @ residual).T
     if not fit_intercept:
         return np.ascontiguousarray(grad_coef)
     K, d = grad_coef.shape
@@ -190,10 +189,58 @@ def loss_gradient(X, y, params, sample_weight=None, fit_intercept=True):
     return value, _residual_to_gradient(X, residual, fit_intercept)
 
 
-def loss_gradient_hessp(
-    X, y, params, sample_weight=None, fit_intercept=True
-) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Loss, gradient and a closure for Hessian-vector products at ``params``.
+class HessianProduct:
+    """Hessian of the summed loss at one point, as an operator (no matrix is formed).
+
+    Keeps the probabilities [n, K] of the point. Calling it on a direction [K, p] returns
+    the Hessian-vector product; ``class_curvature`` and ``diagonal`` give the pieces that
+    preconditioners are built from.
+    """
+
+    def __init__(self, X, proba: np.ndarray, sample_weight, fit_intercept: bool):
+        self.X = X
+        self.proba = proba
+        self.sample_weight = sample_weight
+        self.fit_intercept = fit_intercept
+
+    def __call__(self, direction: np.ndarray) -> np.ndarray:
+        proba = self.proba
+        dz = raw_prediction(self.X, direction.astype(proba.dtype, copy=False), self.fit_intercept)
+        dz *= proba
+        # p_ik dz_ik - p_ik (p_i . dz_i), then weighted by s_i
+        dz -= proba * dz.sum(axis=1, keepdims=True)
+        if self.sample_weight is not None:
+            dz *= self.sample_weight[:, None]
+        return _residual_to_gradient(self.X, dz, self.fit_intercept)
+
+    def class_curvature(self) -> np.ndarray:
+        """``sum_i s_i (diag(p_i) - p_i p_i^T)`` [K, K]: the class factor of the Hessian."""
+        proba = self.proba
+        weighted = proba if self.sample_weight is None else proba * self.sample_weight[:, None]
+        return np.diag(weighted.sum(axis=0)) - weighted.T @ proba
+
+    def diagonal(self, chunk_size: int = 8192) -> np.ndarray:
+        """Diagonal of the Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
+
+        Squares X by row chunks, so no copy of the whole of X is held.
+        """
+        weights = self.proba * (1 - self.proba)
+        if self.sample_weight is not None:
+            weights *= self.sample_weight[:, None]
+        n = self.X.shape[0]
+        total = None
+        for start in range(0, n, chunk_size):
+            chunk = self.X[start : start + chunk_size]
+            squared = chunk.multiply(chunk).tocsr() if sp.issparse(chunk) else chunk * chunk
+            part = _residual_to_gradient(
+                squared, weights[start : start + chunk_size], self.fit_intercept
+            )
+            total = part if total is None else total + part
+        return total
+
+
+def loss_gradient_hessp(X, y, params, sample_weight=None, fit_intercept=True):
+    """Loss, gradient and the Hessian operator at ``params``.
 
     Parameters
     ----------
@@ -207,26 +254,47 @@ def loss_gradient_hessp(
     -------
     loss : float
     gradient : ndarray of shape (K, p)
-    hessp : callable
+    hessp : HessianProduct
         ``hessp(direction [K, p]) -> [K, p]``, the Hessian of the summed loss times the
-        direction. It keeps the probabilities [n, K] of this point.
+        direction.
     """
     value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
     proba_at_point = proba.copy()
     residual = _gradient_residual(proba, y, sample_weight)
     gradient = _residual_to_gradient(X, residual, fit_intercept)
     del residual, proba
+    return value, gradient, HessianProduct(X, proba_at_point, sample_weight, fit_intercept)
 
-    def hessp(direction: np.ndarray) -> np.ndarray:
-        dz = raw_prediction(X, direction.astype(proba_at_point.dtype, copy=False), fit_intercept)
-        dz *= proba_at_point
-        # p_ik dz_ik - p_ik (p_i . dz_i), then weighted by s_i
-        dz -= proba_at_point * dz.sum(axis=1, keepdims=True)
-        if sample_weight is not None:
-            dz *= sample_weight[:, None]
-        return _residual_to_gradient(X, dz, fit_intercept)
 
-    return value, gradient, hessp
+def feature_gram(X, sample_weight=None, fit_intercept=True, chunk_size: int = 8192) -> np.ndarray:
+    """Weighted second moment of the (augmented) features ``sum_i s_i x_i x_i^T`` [p, p].
+
+    The feature factor of the Kronecker approximation ``H ~ A kron G`` of the Hessian.
+    Accumulated by row chunks (no weighted copy of X).
+    """
+    n, d = X.shape
+    p = d + int(fit_intercept)
+    gram = np.zeros((p, p), dtype=np.float64)
+    for start in range(0, n, chunk_size):
+        chunk = X[start : start + chunk_size]
+        weights = (
+            np.ones(chunk.shape[0], dtype=X.dtype)
+            if sample_weight is None
+            else sample_weight[start : start + chunk_size]
+        )
+        weighted = (
+            chunk.multiply(weights[:, None]).tocsr()
+            if sp.issparse(chunk)
+            else chunk * weights[:, None]
+        )
+        block = weighted.T @ chunk
+        gram[:d, :d] += block.toarray() if sp.issparse(block) else block
+        if fit_intercept:
+            column = np.asarray(weighted.sum(axis=0)).ravel()
+            gram[:d, d] += column
+            gram[d, :d] += column
+            gram[d, d] += weights.sum()
+    return gram
 
 
 def _augmented_rows(X_chunk, fit_intercept: bool) -> np.ndarray:
@@ -286,8 +354,4 @@ def hessian_diagonal(X, y, params, sample_weight=None, fit_intercept=True) -> np
     ``diag_{k,j} = sum_i s_i p_ik (1 - p_ik) x_ij^2``.
     """
     proba = softmax(raw_prediction(X, params, fit_intercept))
-    weights = proba * (1 - proba)
-    if sample_weight is not None:
-        weights *= sample_weight[:, None]
-    X_squared = X.multiply(X).tocsr() if sp.issparse(X) else X * X
-    return _residual_to_gradient(X_squared, weights, fit_intercept)
+    return HessianProduct(X, proba, sample_weight, fit_intercept).diagonal()

@@ -97,23 +97,21 @@ class SoftmaxObjective:
         return value
 
     def loss_gradient_hessp(self, params):
-        """``F_smooth``, its gradient and a Hessian-vector product closure at ``params``."""
-        value, gradient, data_hessp = _loss.loss_gradient_hessp(
+        """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``)."""
+        value, gradient, data_hessian = _loss.loss_gradient_hessp(
             *self._data_args(), params, self.sample_weight, self.fit_intercept
         )
         value /= self.weight_sum
         gradient /= self.weight_sum
         value = self._add_ridge(value, gradient, params)
-        scale = 1.0 / self.weight_sum
+        return value, gradient, ScaledHessian(self, data_hessian)
 
-        def hessp(direction):
-            product = data_hessp(direction)
-            product *= scale
-            if self.l2_strength:
-                self._coef(product)[...] += self.l2_strength * self._coef(direction)
-            return product
-
-        return value, gradient, hessp
+    def feature_gram(self) -> np.ndarray:
+        """``sum_i s_i x_i x_i^T / S`` [p, p] (augmented by the intercept), computed once."""
+        if getattr(self, "_feature_gram", None) is None:
+            gram = _loss.feature_gram(self.X, self.sample_weight, self.fit_intercept)
+            self._feature_gram = gram / self.weight_sum
+        return self._feature_gram
 
     def hessian(self, params) -> np.ndarray:
         """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order."""
@@ -148,3 +146,34 @@ class SoftmaxObjective:
     def unscaled(self, scaled_value: float) -> float:
         """DESIGN.md's ``f = C * S * F``."""
         return scaled_value * self.C * self.weight_sum
+
+
+class ScaledHessian:
+    """Hessian operator of ``F_smooth``: the data Hessian over ``S`` plus the ridge.
+
+    Callable on a direction [K, p]; ``class_curvature`` [K, K] and ``diagonal`` [K, p] feed the
+    preconditioners of the Newton-CG solver.
+    """
+
+    def __init__(self, objective: SoftmaxObjective, data_hessian):
+        self._objective = objective
+        self._data = data_hessian
+        self._scale = 1.0 / objective.weight_sum
+
+    def __call__(self, direction):
+        product = self._data(direction)
+        product *= self._scale
+        objective = self._objective
+        if objective.l2_strength:
+            objective._coef(product)[...] += objective.l2_strength * objective._coef(direction)
+        return product
+
+    def class_curvature(self) -> np.ndarray:
+        return self._data.class_curvature() * self._scale
+
+    def diagonal(self) -> np.ndarray:
+        diag = self._data.diagonal() * self._scale
+        objective = self._objective
+        if objective.l2_strength:
+            objective._coef(diag)[...] += objective.l2_strength
+        return diag

@@ -5,7 +5,7 @@ Rule (smooth penalties):
 - ``newton-cholesky`` when the Hessian is small: ``K * p <= 400`` parameters, whatever n
   (one Hessian costs about as much as ``K * p / 4`` loss+gradient passes, and Newton needs
   ~5-10 of them, each converging quadratically).
-- ``lbfgs`` otherwise.
+- ``newton-cg`` otherwise (Kronecker-preconditioned for dense X, Jacobi for sparse).
 """
 
 from __future__ import annotations
@@ -18,4 +18,4 @@ def choose_solver(X, n_classes: int, penalty) -> str:
     n_params = n_classes * (X.shape[1] + 1)
     if n_params <= NEWTON_CHOLESKY_MAX_PARAMS:
         return "newton-cholesky"
-    return "lbfgs"
+    return "newton-cg"

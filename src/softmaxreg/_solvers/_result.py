@@ -58,3 +58,12 @@ def report(verbose: int, solver: str, n_iter: int, objective: float, gradient_no
             f"[{solver}] iter {n_iter:4d}  objective {objective:.12g}  "
             f"max|grad| {gradient_norm:.3e}"
         )
+
+
+def within_rounding(value: float, new_value: float, dtype) -> bool:
+    """True when two objective values differ by no more than their rounding error.
+
+    Near the optimum, decreases fall below the precision of the objective (float32 above
+    all); solvers then judge a step by its gradient instead.
+    """
+    return abs(new_value - value) <= 64 * np.finfo(dtype).eps * max(abs(value), 1e-30)

@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from ._result import SolverResult, center_classes, max_abs, report
+from ._result import SolverResult, center_classes, max_abs, report, within_rounding
 
 _ARMIJO = 1e-4
 
@@ -77,6 +77,10 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
             n_passes += 1
             if np.isfinite(candidate_value) and candidate_value <= value + _ARMIJO * step * slope:
                 break
+            if within_rounding(value, candidate_value, params.dtype) and max_abs(
+                candidate_gradient
+            ) < gradient_norm:
+                break  # decrease below the objective's precision: the gradient decides
             step *= 0.5
         else:
             break  # no decrease possible at this precision

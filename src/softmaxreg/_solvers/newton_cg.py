@@ -1,0 +1,172 @@
+"""Trust-region Newton-CG: Steihaug's truncated conjugate gradient on Hessian-vector products.
+
+Each outer iteration costs one loss+gradient pass (which also keeps the probabilities for the
+Hessian-vector products) plus one Hessian-vector product per CG step; no Hessian is formed.
+
+- Preconditioner (``_preconditioners``), rebuilt every outer iteration from the probabilities
+  of that pass; the trust region is measured in the same metric. Kronecker-factored
+  ``A kron G`` for dense X of moderate width (G, the feature second moment, is computed once
+  per fit), the Hessian diagonal otherwise.
+- Inexact Newton: CG stops when ``||r|| <= eta ||g||`` with the forcing term
+  ``eta = min(0.1, sqrt(||g||))`` (superlinear convergence, few CG steps far from the optimum).
+- Smooth penalties only. The softmax data fit is flat along "the same vector added to every
+  class's row"; the optimum of a smooth penalty has class-centred columns, so iterates and CG
+  directions are kept centred (a projection), which removes that flat direction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._preconditioners import DiagonalPreconditioner, KroneckerPreconditioner
+from ._result import SolverResult, center_classes, max_abs, report, within_rounding
+
+KRONECKER_MAX_FEATURES = 2000
+
+_ACCEPT = 1e-4  # accept a step when actual / predicted decrease exceeds this
+_SHRINK, _GROW = 0.25, 0.75
+
+
+def _boundary_step(z, d, preconditioner, radius):
+    """``tau >= 0`` with ``||z + tau d||_M = radius``."""
+    zz = preconditioner.norm(z) ** 2
+    dd = preconditioner.norm(d) ** 2
+    zd = 0.5 * (preconditioner.norm(z + d) ** 2 - zz - dd)
+    return (-zd + np.sqrt(max(zd * zd - dd * (zz - radius**2), 0.0))) / dd
+
+
+def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
+    """Approximately minimise ``g.z + z.H z / 2`` subject to ``||z||_M <= radius``.
+
+    Returns the step ``z``, the predicted decrease ``-(g.z + z.H z / 2)``, the number of
+    Hessian-vector products used and whether the step reached the boundary.
+    """
+    z = np.zeros_like(gradient)
+    hz = np.zeros_like(gradient)
+    r = gradient.copy()
+    y = preconditioner.solve(r)
+    d = -y
+    ry = float(np.vdot(r, y))
+    stop = forcing * float(np.linalg.norm(gradient))
+    n_products = 0
+    on_boundary = False
+    for _ in range(max_cg):
+        hd = hessp(d)
+        n_products += 1
+        curvature = float(np.vdot(d, hd))
+        if curvature <= 0:
+            tau = _boundary_step(z, d, preconditioner, radius)
+            z, hz, on_boundary = z + tau * d, hz + tau * hd, True
+            break
+        alpha = ry / curvature
+        z_next = z + alpha * d
+        if preconditioner.norm(z_next) >= radius:
+            tau = _boundary_step(z, d, preconditioner, radius)
+            z, hz, on_boundary = z + tau * d, hz + tau * hd, True
+            break
+        z, hz = z_next, hz + alpha * hd
+        r = r + alpha * hd
+        if np.linalg.norm(r) <= stop:
+            break
+        y = preconditioner.solve(r)
+        ry_next = float(np.vdot(r, y))
+        d = -y + (ry_next / ry) * d
+        ry = ry_next
+    predicted = -(float(np.vdot(gradient, z)) + 0.5 * float(np.vdot(z, hz)))
+    return z, predicted, n_products, on_boundary
+
+
+def _make_preconditioner(objective, hessp, kind, gram_eigen):
+    if kind == "kronecker":
+        return KroneckerPreconditioner(hessp.class_curvature(), gram_eigen, objective.l2_strength)
+    return DiagonalPreconditioner(hessp.diagonal())
+
+
+def choose_preconditioner(objective) -> str:
+    """ "kronecker" for dense X with at most ``KRONECKER_MAX_FEATURES`` columns, else "diagonal"."""
+    X = getattr(objective, "X", None)
+    dense = X is not None and not sp.issparse(X)
+    if dense and objective.shape[1] <= KRONECKER_MAX_FEATURES:
+        return "kronecker"
+    return "diagonal"
+
+
+def newton_cg(
+    objective, params0, tol=1e-6, max_iter=200, verbose=0, preconditioner="auto"
+) -> SolverResult:
+    """Minimise a smooth objective by trust-region Newton-CG.
+
+    Parameters
+    ----------
+    objective : SoftmaxObjective-like
+        Provides ``loss_gradient_hessp`` (whose operator offers ``diagonal`` and
+        ``class_curvature``) and, for the Kronecker preconditioner, ``feature_gram``.
+    params0 : ndarray of shape (K, p)
+    tol : float
+        Stop when ``max |gradient| <= tol``.
+    max_iter : int
+        Maximum number of outer (Newton) iterations.
+    verbose : int
+    preconditioner : {"auto", "kronecker", "diagonal"}
+
+    Returns
+    -------
+    SolverResult
+    """
+    params = center_classes(np.asarray(params0, dtype=objective.dtype))
+    value, gradient, hessp = objective.loss_gradient_hessp(params)
+    gradient_norm = max_abs(gradient)
+    n_passes = 1.0
+    kind = choose_preconditioner(objective) if preconditioner == "auto" else preconditioner
+    gram_eigen = None
+    if kind == "kronecker" and gradient_norm > tol:
+        gram_eigen = np.linalg.eigh(objective.feature_gram())
+        n_passes += objective.shape[1] / (2.0 * objective.shape[0])  # syrk vs a pass
+    n_iter = 0
+    radius = None
+    max_cg = max(10, params.size)
+    while gradient_norm > tol and n_iter < max_iter:
+        n_iter += 1
+        metric = _make_preconditioner(objective, hessp, kind, gram_eigen)
+        if kind == "diagonal":
+            n_passes += 0.5
+        if radius is None:
+            # first radius: the length of a preconditioned gradient step, in the M-norm
+            radius = max(1.0, metric.norm(metric.solve(gradient)))
+        forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
+        step, predicted, n_products, on_boundary = _steihaug(
+            gradient, hessp, metric, radius, forcing, max_cg
+        )
+        n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
+        step_length = metric.norm(step)
+        candidate = params + step.astype(params.dtype)
+        cand_value, cand_gradient, cand_hessp = objective.loss_gradient_hessp(candidate)
+        n_passes += 1
+        actual = value - cand_value
+        ratio = actual / predicted if predicted > 0 else -1.0
+        if within_rounding(value, cand_value, params.dtype) and within_rounding(
+            value, value - predicted, params.dtype
+        ):
+            # both decreases are below the objective's precision: trust the gradient
+            ratio = 1.0 if max_abs(cand_gradient) < gradient_norm else -1.0
+        if not np.isfinite(cand_value) or ratio < _SHRINK:
+            radius = _SHRINK * step_length
+        elif ratio > _GROW and on_boundary:
+            radius *= 2.0
+        if np.isfinite(cand_value) and ratio > _ACCEPT:
+            params, value, gradient, hessp = candidate, cand_value, cand_gradient, cand_hessp
+            gradient_norm = max_abs(gradient)
+        elif radius < 1e-14 * max(1.0, metric.norm(params)):
+            break  # the model cannot be trusted at any length representable here
+        report(verbose, "newton-cg", n_iter, value, gradient_norm)
+        if verbose > 1:
+            print(f"    cg={n_products} ratio={ratio:.3f} radius={radius:.3g}")
+    return SolverResult(
+        params=params,
+        n_iter=n_iter,
+        converged=gradient_norm <= tol,
+        gradient_norm=gradient_norm,
+        objective=value,
+        n_passes=n_passes,
+    )

@@ -1,0 +1,106 @@
+"""Every solver reaches the same optimum: dense, sparse, weighted, float32, with and without
+penalty; the optimum is certified by the gradient computed independently in the test."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import softmax as scipy_softmax
+from sklearn.datasets import load_digits, make_classification
+from sklearn.preprocessing import StandardScaler
+
+from softmaxreg import SoftmaxRegression
+from softmaxreg._objective import SoftmaxObjective
+from softmaxreg._penalties import Penalty
+from softmaxreg._solvers import SOLVERS
+from softmaxreg._solvers._auto import choose_solver
+
+SMOOTH_SOLVERS = sorted(name for name, (_, penalties) in SOLVERS.items() if "l2" in penalties)
+
+
+def _problem(kind):
+    X, y = make_classification(
+        600, 12, n_informative=8, n_redundant=2, n_classes=4, random_state=0
+    )
+    sample_weight = None
+    if kind == "sparse":
+        X = X * (np.random.default_rng(0).random(X.shape) < 0.3)
+        X = sp.csr_matrix(X)
+    if kind == "weighted":
+        sample_weight = np.random.default_rng(1).uniform(0.1, 3.0, size=len(y))
+    if kind == "float32":
+        X = X.astype(np.float32)
+    return X, y, sample_weight
+
+
+def design_gradient(X, y, params, sample_weight, C):
+    """Gradient of DESIGN's f written out in the test: C * [X,1]^T (P - Y) + [W, 0]."""
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    augmented = np.hstack([X, np.ones((X.shape[0], 1))])
+    proba = scipy_softmax(augmented @ params.T.astype(np.float64), axis=1)
+    proba[np.arange(len(y)), y] -= 1
+    weights = np.ones(len(y)) if sample_weight is None else sample_weight
+    gradient = C * (proba * weights[:, None]).T @ augmented
+    gradient[:, :-1] += params[:, :-1]
+    return gradient
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "weighted", "float32"])
+def test_all_solvers_reach_the_same_objective(kind):
+    X, y, sample_weight = _problem(kind)
+    objective = SoftmaxObjective(X, y, 4, sample_weight, True, 0.5, Penalty("l2"))
+    tol = 1e-5 if kind == "float32" else 1e-9
+    values = {}
+    for name in SMOOTH_SOLVERS:
+        solve, _ = SOLVERS[name]
+        result = solve(objective, objective.initial_params(), tol=tol, max_iter=2000)
+        assert result.converged, name
+        params64 = result.params.astype(np.float64)
+        objective64 = SoftmaxObjective(
+            X.astype(np.float64), y, 4, sample_weight, True, 0.5, Penalty("l2")
+        )
+        values[name] = objective64.value(params64)
+        gradient = design_gradient(X, y, params64, sample_weight, 0.5)
+        scale = 0.5 * (len(y) if sample_weight is None else sample_weight.sum())
+        assert np.max(np.abs(gradient)) / scale <= (1e-4 if kind == "float32" else 1e-8), name
+    best = min(values.values())
+    for name, value in values.items():
+        assert (value - best) / abs(best) <= (1e-6 if kind == "float32" else 1e-8), name
+
+
+@pytest.mark.parametrize("solver", SMOOTH_SOLVERS)
+def test_unpenalised_solvers_agree(solver):
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:, ::4])  # 16 features: not separable
+    reference = SoftmaxRegression(penalty=None, solver="newton-cholesky", tol=1e-10).fit(X, y)
+    model = SoftmaxRegression(penalty=None, solver=solver, tol=1e-8, max_iter=5000).fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("solver", SMOOTH_SOLVERS)
+def test_solver_results_are_finite_records(solver):
+    X, y, _ = _problem("dense")
+    objective = SoftmaxObjective(X, y, 4, None, True, 1.0, Penalty("l2"))
+    result = SOLVERS[solver][0](objective, objective.initial_params(), tol=1e-6, max_iter=500)
+    assert result.converged and result.n_iter >= 1
+    assert result.gradient_norm <= 1e-6 and result.n_passes >= result.n_iter
+    assert result.objective == pytest.approx(objective.value(result.params), rel=1e-12)
+
+
+@pytest.mark.parametrize("preconditioner", ["kronecker", "diagonal"])
+def test_newton_cg_preconditioners_agree(preconditioner):
+    from softmaxreg._solvers.newton_cg import newton_cg
+
+    X, y, sample_weight = _problem("weighted")
+    objective = SoftmaxObjective(X, y, 4, sample_weight, True, 10.0, Penalty("l2"))
+    result = newton_cg(
+        objective, objective.initial_params(), tol=1e-10, preconditioner=preconditioner
+    )
+    reference = SOLVERS["newton-cholesky"][0](objective, objective.initial_params(), tol=1e-12)
+    assert result.objective == pytest.approx(reference.objective, rel=1e-12)
+
+
+def test_auto_choice_rule():
+    dense_small = np.zeros((1000, 5))
+    assert choose_solver(dense_small, 3, "l2") == "newton-cholesky"
+    assert choose_solver(np.zeros((1000, 100)), 10, "l2") == "newton-cg"
+    assert choose_solver(sp.csr_matrix((1000, 5000)), 20, "l2") == "newton-cg"
