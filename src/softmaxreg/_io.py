@@ -955,10 +955,13 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     position = {feature: index for index, feature in enumerate(features)}
     numeric = [c for c in preprocessor.columns if isinstance(c, NumericColumn)]
     categorical = [c for c in preprocessor.columns if not isinstance(c, NumericColumn)]
+    # One [N, 1] input per raw column, in the order of the table.
+    input_types = {"str": TensorProto.STRING, "int": TensorProto.INT64, "bool": TensorProto.BOOL}
+    for column in preprocessor.columns:
+        element = float_type if isinstance(column, NumericColumn) else input_types[column.kind]
+        inputs.append(helper.make_tensor_value_info(column.name, element, [None, 1]))
     blocks, order = [], []
     if numeric:
-        for column in numeric:
-            inputs.append(helper.make_tensor_value_info(column.name, float_type, [None, 1]))
         stacked = prefix + "numeric"
         nodes.append(helper.make_node("Concat", [c.name for c in numeric], [stacked], axis=1))
         block = prefix + "numeric64"
@@ -980,13 +983,11 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     for index, column in enumerate(categorical):
         tag = f"{prefix}onehot{index}"
         if column.kind == "str":
-            inputs.append(helper.make_tensor_value_info(column.name, TensorProto.STRING, [None, 1]))
             source, attributes = column.name, {"cats_strings": list(column.categories)}
         elif column.kind == "int":
-            inputs.append(helper.make_tensor_value_info(column.name, TensorProto.INT64, [None, 1]))
             source, attributes = column.name, {"cats_int64s": [int(c) for c in column.categories]}
         else:
-            inputs.append(helper.make_tensor_value_info(column.name, TensorProto.BOOL, [None, 1]))
+            # OneHotEncoder has no bool input: compare 0/1 codes instead.
             source = tag + "/int"
             nodes.append(helper.make_node("Cast", [column.name], [source], to=TensorProto.INT64))
             attributes = {"cats_int64s": [int(c) for c in column.categories]}
