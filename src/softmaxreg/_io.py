@@ -540,7 +540,11 @@ def _decode_document(document):
     body = document["model"]
     if not isinstance(body, dict):
         raise ModelFileError(f"model: expected an object, got {_type(body)}")
-    if checksum != _checksum(body):
+    try:
+        actual = _checksum(body)
+    except (RecursionError, ValueError):  # nesting the parser accepted but the encoder refuses
+        raise ModelFileError("JSON nested too deeply") from None
+    if checksum != actual:
         raise ModelFileError(
             "checksum mismatch: the model was modified or corrupted after it was written"
         )
