@@ -66,3 +66,46 @@ class KroneckerPreconditioner:
     def norm(self, step: np.ndarray) -> float:
         rotated = self._to_eigen(step.astype(np.float64, copy=False))
         return float(np.sqrt(np.sum(self.denominator * rotated * rotated)))
+
+
+class HessianPreconditioner:
+    """The exact Hessian at some earlier iterate, Cholesky-factored.
+
+    Used when the Kronecker preconditioner leaves CG with many steps and ``K * p`` is small
+    enough to form the Hessian (``O(n (K p)^2)``, BLAS-3); it stays a good preconditioner for
+    several Newton steps, so it is refreshed only when CG slows down again.
+    """
+
+    def __init__(self, hessian: np.ndarray, shape: tuple[int, int]):
+        import scipy.linalg
+
+        self.shape = shape
+        self.hessian = hessian.astype(np.float64, copy=False)
+        matrix = gauge_fixed(self.hessian, shape)
+        # a relative ridge keeps the factorisation of an (almost) singular Hessian stable
+        matrix[np.diag_indices_from(matrix)] += 1e-12 * float(np.abs(np.diag(matrix)).max())
+        self.factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
+
+    def solve(self, residual: np.ndarray) -> np.ndarray:
+        import scipy.linalg
+
+        solution = scipy.linalg.cho_solve(
+            self.factor, residual.astype(np.float64).ravel(), check_finite=False
+        )
+        return center_classes(solution.reshape(self.shape)).astype(residual.dtype)
+
+    def norm(self, step: np.ndarray) -> float:
+        flat = step.astype(np.float64).ravel()
+        return float(np.sqrt(max(flat @ self.hessian @ flat, 0.0) + 1e-300))
+
+
+def gauge_fixed(hessian: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``H + c (1 1^T / K) kron I_p``: the data Hessian is singular along 'the same vector
+    added to every class's row'; gradients are orthogonal to that direction, so a Newton
+    step is unchanged elsewhere and zero along it. Returns a new matrix."""
+    K, p = shape
+    scale = max(float(np.abs(np.diag(hessian)).max()), 1e-12)
+    fixed = hessian.reshape(K, p, K, p).copy()
+    idx = np.arange(p)
+    fixed[:, idx, :, idx] += scale / K
+    return fixed.reshape(K * p, K * p)

@@ -10,25 +10,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ._preconditioners import gauge_fixed
 from ._result import SolverResult, center_classes, max_abs, report
 
 _ARMIJO = 1e-4
 
 
-def _gauge_fix(hessian: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Add ``c * (1 1^T / K) kron I_p``: the Hessian of the data fit is singular along 'the
-    same vector added to every class'; gradients are orthogonal to that direction, so the
-    Newton step is unchanged elsewhere and zero along it."""
-    K, p = shape
-    scale = max(float(np.abs(np.diag(hessian)).max()), 1e-12)
-    fixed = hessian.reshape(K, p, K, p).copy()
-    idx = np.arange(p)
-    fixed[:, idx, :, idx] += scale / K
-    return fixed.reshape(K * p, K * p)
-
-
 def _newton_direction(hessian: np.ndarray, gradient: np.ndarray, shape) -> np.ndarray:
-    matrix = _gauge_fix(hessian.astype(np.float64, copy=False), shape)
+    matrix = gauge_fixed(hessian.astype(np.float64, copy=False), shape)
     rhs = -gradient.ravel().astype(np.float64)
     try:
         factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
