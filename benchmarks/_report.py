@@ -1,0 +1,66 @@
+"""Shared pieces of the benchmark scripts: machine description and RESULTS.md sections."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine_description() -> str:
+    """CPU model, core count, memory, Python and library versions, BLAS."""
+    import numpy
+    import scipy
+    import sklearn
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        memory = f", {kib / 2**20:.0f} GiB RAM"
+    except (OSError, AttributeError):
+        pass
+    blas = ""
+    try:
+        from threadpoolctl import threadpool_info
+
+        infos = [
+            f"{info['internal_api']} {info.get('version') or ''} ({info['num_threads']} threads)"
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+        blas = "; BLAS: " + ", ".join(sorted(set(infos)))
+    except ImportError:
+        pass
+    from softmaxreg import __version__
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, scipy {scipy.__version__}, scikit-learn "
+        f"{sklearn.__version__}, softmaxreg {__version__}{blas}"
+    )
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section between ``<!-- name:start -->`` and
+    ``<!-- name:end -->`` in RESULTS.md, leaving the other sections as they are."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in text and end in text:
+        before = text[: text.index(start)]
+        after = text[text.index(end) + len(end) :]
+        text = before + block + after
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)

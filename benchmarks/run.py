@@ -1,0 +1,233 @@
+"""Solver benchmark: softmaxreg's default fit against scikit-learn at matched objective.
+
+    python benchmarks/run.py [--problems SUBSTRING,...] [--repeat 3]
+
+For each problem (``problems.PROBLEMS``), with C=1 and the L2 penalty:
+
+1. scikit-learn's ``lbfgs``, ``newton-cg`` and ``newton-cholesky`` (the last only where
+   ``K * (d + 1) <= 500``: it forms the full Hessian) each run once at tol 1e-4 ... 1e-8;
+2. f* is the best objective found by anyone (softmaxreg included);
+3. the baseline is the fastest scikit-learn run whose objective is within 1e-7 relative of
+   f*, re-timed to a median of ``--repeat`` runs;
+4. softmaxreg runs with its defaults (``SoftmaxRegression(C=1)``), median of ``--repeat``;
+   its time is also given in loss+gradient pass equivalents (one pass of our loss module
+   timed at the solution) and its peak memory during fit (tracemalloc, which sees NumPy's
+   allocations) next to the size of X and of one n x K array.
+
+Everything runs in this one process; the table goes to the ``solvers`` section of
+``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine_description, write_section  # noqa: E402
+from problems import PROBLEMS, DataUnavailable  # noqa: E402
+
+TOLERANCES = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+MATCH = 1e-7
+NEWTON_CHOLESKY_MAX_PARAMS = 500
+
+
+def design_objective(X, y_codes, coef, intercept, C=1.0) -> float:
+    """DESIGN.md's f = C * sum_i -log P(y_i | x_i) + 0.5 ||W||^2, in float64."""
+    from scipy.special import log_softmax
+
+    X = X.astype(np.float64) if not sp.issparse(X) else X.astype(np.float64)
+    scores = np.asarray(X @ coef.astype(np.float64).T) + intercept.astype(np.float64)
+    log_proba = log_softmax(scores, axis=1)
+    return float(-C * log_proba[np.arange(len(y_codes)), y_codes].sum() + 0.5 * np.sum(
+        coef.astype(np.float64) ** 2
+    ))
+
+
+def nbytes(X) -> int:
+    if sp.issparse(X):
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    return X.nbytes
+
+
+def timed(fit):
+    start = time.perf_counter()
+    model = fit()
+    return time.perf_counter() - start, model
+
+
+def sklearn_fit(X, y, solver, tol):
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LogisticRegression(C=1.0, solver=solver, tol=tol, max_iter=10_000).fit(X, y)
+
+
+def ours_fit(X, y):
+    from softmaxreg import SoftmaxRegression
+
+    return SoftmaxRegression(C=1.0).fit(X, y)
+
+
+def pass_time(X, y_codes, model) -> float:
+    """Median time of one loss+gradient pass of our loss module at the solution."""
+    from softmaxreg import _loss
+
+    params = np.hstack([model.coef_, model.intercept_[:, None]]).astype(X.dtype)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        _loss.loss_gradient(X, y_codes, params, None, True)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def peak_memory(X, y) -> int:
+    tracemalloc.start()
+    ours_fit(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def run_problem(name, loader, repeat, log):
+    X, y = loader()
+    classes, y_codes = np.unique(y, return_inverse=True)
+    n, d = X.shape
+    K = len(classes)
+    log(f"== {name}: n={n}, d={d}, K={K}, {'sparse' if sp.issparse(X) else 'dense'}, {X.dtype}")
+    # X as scikit-learn sees it: it fits lbfgs/newton-cg in float64 whatever the input
+    runs = []
+    solvers = ["lbfgs", "newton-cg"]
+    if K * (d + 1) <= NEWTON_CHOLESKY_MAX_PARAMS:
+        solvers.append("newton-cholesky")
+    for solver in solvers:
+        for tol in TOLERANCES:
+            seconds, model = timed(lambda s=solver, t=tol: sklearn_fit(X, y, s, t))
+            value = design_objective(X, y_codes, model.coef_, model.intercept_)
+            runs.append({"solver": solver, "tol": tol, "seconds": seconds, "objective": value})
+            log(f"   sklearn {solver:16s} tol={tol:.0e} {seconds:8.3f}s f={value:.10g}")
+    ours_times, ours_model = [], None
+    for _ in range(repeat):
+        seconds, ours_model = timed(lambda: ours_fit(X, y))
+        ours_times.append(seconds)
+    ours_value = design_objective(X, y_codes, ours_model.coef_, ours_model.intercept_)
+    log(f"   ours ({ours_model.solver_}) {np.median(ours_times):.3f}s f={ours_value:.10g}")
+    f_star = min([run["objective"] for run in runs] + [ours_value])
+    matched = [run for run in runs if (run["objective"] - f_star) / abs(f_star) <= MATCH]
+    baseline = None
+    if matched:
+        baseline = min(matched, key=lambda run: run["seconds"])
+        times = [baseline["seconds"]]
+        for _ in range(repeat - 1):
+            seconds, _ = timed(lambda: sklearn_fit(X, y, baseline["solver"], baseline["tol"]))
+            times.append(seconds)
+        baseline["median"] = float(np.median(times))
+    one_pass = pass_time(X, y_codes, ours_model)
+    peak = peak_memory(X, y)
+    return {
+        "name": name,
+        "baseline": baseline,
+        "ours": float(np.median(ours_times)),
+        "solver": ours_model.solver_,
+        "gap": (ours_value - f_star) / abs(f_star),
+        "passes": float(np.median(ours_times)) / one_pass,
+        "peak_mb": peak / 2**20,
+        "x_mb": nbytes(X) / 2**20,
+        "nk_mb": n * K * X.dtype.itemsize / 2**20,
+        "runs": runs,
+    }
+
+
+def table(results) -> str:
+    lines = [
+        "| problem | baseline (scikit-learn) | baseline time | ours (solver) | our time "
+        "| ratio | our gap to f* | our passes | peak memory (X; n x K) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        baseline = result["baseline"]
+        if baseline is None:
+            base_text, base_time, ratio = "none within 1e-7 of f*", "-", "-"
+        else:
+            base_text = f"{baseline['solver']}, tol {baseline['tol']:.0e}"
+            base_time = f"{baseline['median']:.3f} s"
+            ratio = f"{result['ours'] / baseline['median']:.2f}"
+        lines.append(
+            f"| {result['name']} | {base_text} | {base_time} | {result['solver']} "
+            f"| {result['ours']:.3f} s | {ratio} | {result['gap']:.1e} | {result['passes']:.0f} "
+            f"| {result['peak_mb']:.1f} MB ({result['x_mb']:.1f}; {result['nk_mb']:.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", default="", help="comma-separated name substrings")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    wanted = [item for item in args.problems.split(",") if item]
+    results, missing = [], []
+    for name, loader in PROBLEMS.items():
+        if wanted and not any(item in name for item in wanted):
+            continue
+        try:
+            results.append(run_problem(name, loader, args.repeat, lambda m: print(m, flush=True)))
+        except DataUnavailable as exc:
+            print(f"skipping {name}: {exc}", flush=True)
+            missing.append(f"- {name}: not run ({exc})")
+    body = "\n".join(
+        [
+            "## Solvers: default fit against scikit-learn at matched objective",
+            "",
+            f"Machine: {machine_description()}.",
+            "",
+            "C=1, L2. f* = best objective found by any run; baseline = fastest scikit-learn "
+            "run (lbfgs, newton-cg, newton-cholesky where K(d+1) <= 500; tol 1e-4 ... 1e-8) "
+            f"within {MATCH:.0e} relative of f*, median of {args.repeat}; ours = "
+            f"`SoftmaxRegression(C=1)` defaults, median of {args.repeat}. Ratio = our time / "
+            "baseline time (goal <= 0.33). Passes = our time / one loss+gradient pass. Peak "
+            "memory = tracemalloc peak during our fit (X and one n x K array in brackets).",
+            "",
+            table(results),
+            *(["", *missing] if missing else []),
+            "",
+            "<details><summary>every scikit-learn run</summary>",
+            "",
+            "| problem | solver | tol | time | relative gap to f* |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {result['name']} | {run['solver']} | {run['tol']:.0e} | "
+                f"{run['seconds']:.3f} s | "
+                f"{(run['objective'] - min(r['objective'] for r in result['runs'])):.3g} abs / "
+                f"{_gap(run, result):.1e} |"
+                for result in results
+                for run in result["runs"]
+            ],
+            "",
+            "</details>",
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        write_section("solvers", body)
+    return 0
+
+
+def _gap(run, result) -> float:
+    best = min([r["objective"] for r in result["runs"]])
+    return (run["objective"] - best) / abs(best)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
