@@ -424,8 +424,7 @@ def test_covertype_walk_through(capsys, tmp_path):
     model_path = tmp_path / "covertype.json"
     code, out, err = call(
         capsys, "fit", COVERTYPE / "covertype_validate.csv", "--target", "Cover_Type",
-        "--categorical", "Soil_Type", "--standardize", "--solver", "lbfgs", "--tol", "1e-3",
-        "-o", model_path,
+        "--categorical", "Soil_Type", "--standardize", "-o", model_path,
     )  # fmt: skip
     assert code == 0, err
     assert "54 features, 7 classes" in out
