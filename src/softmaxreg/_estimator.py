@@ -191,6 +191,132 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         )
         return self._store(result, classes, solver_name, X.dtype)
 
+    def partial_fit(self, X, y, classes=None, sample_weight=None, n_samples_total=None):
+        """One stochastic step (Adam) on a minibatch of the same softmax objective.
+
+        Each call is one step of ``_solvers.adam`` on the minibatch objective
+        ``F_b = (1 / S_b) sum_{i in b} s_i (-log P(y_i | x_i)) + R(W) / (C * N)``, an unbiased
+        estimate of the scaled objective ``F`` of a data set of total weight ``N``.
+        ``coef_`` and ``intercept_`` are the running average of the iterates. After ``fit``,
+        ``partial_fit`` continues from the fitted coefficients, and ``fit`` with
+        ``warm_start=True`` continues from the ``partial_fit`` model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_batch, n_features)
+        y : array-like of shape (n_batch,)
+        classes : array-like of shape (K,), default=None
+            All the classes of the stream; needed on the first call unless the minibatch
+            contains every class (or the model was fitted before).
+        sample_weight : array-like of shape (n_batch,), default=None
+        n_samples_total : float, default=None
+            ``N``: the total weight of the data set the minibatches are drawn from (its number
+            of samples for unit weights), which sets the strength of the ridge. None means a
+            stream of new samples: ``N`` is the weight of all minibatches seen so far
+            (``weight_seen_``), so passing the same data for E epochs weakens the ridge E-fold;
+            give ``n_samples_total`` for epochs over a fixed data set.
+
+        Returns
+        -------
+        self
+        """
+        from ._solvers.adam import adam_init, adam_step
+
+        check_params(self, SOLVERS)
+        if self.penalty not in ("l2", None):
+            raise ValueError(
+                f"partial_fit supports penalty='l2' or None; got penalty={self.penalty!r}."
+            )
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the whole data set; partial_fit supports a "
+                "dict or None."
+            )
+        fitted = hasattr(self, "coef_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=not fitted,
+        )
+        check_classification_targets(y)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if fitted and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes.tolist()} differ from the classes of the earlier fit "
+                    f"{self.classes_.tolist()}."
+                )
+        elif fitted:
+            classes = self.classes_
+        else:
+            classes = np.unique(y)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "partial_fit needs at least 2 classes; pass classes= on the first call when a "
+                "minibatch holds only one."
+            )
+        y_encoded = np.searchsorted(classes, y)
+        y_encoded[y_encoded == len(classes)] = 0
+        unknown = classes[y_encoded] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y contains labels {np.unique(y[unknown]).tolist()} that are not among "
+                f"classes {classes.tolist()}."
+            )
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        total_weight = self._total_weight(y, classes, y_encoded, sample_weight, X.dtype)
+        batch_weight = float(X.shape[0] if total_weight is None else total_weight.sum())
+        if batch_weight <= 0:
+            raise ValueError("The minibatch has total weight 0.")
+        weight_seen = getattr(self, "weight_seen_", 0.0) + batch_weight
+        if n_samples_total is None:
+            n_total = weight_seen
+        elif not np.isfinite(n_samples_total) or n_samples_total <= 0:
+            raise ValueError(f"n_samples_total must be > 0; got {n_samples_total!r}.")
+        else:
+            n_total = float(n_samples_total)
+        # F_b's ridge is R / (C * N): a SoftmaxObjective on the batch with C * N / S_b
+        objective = SoftmaxObjective(
+            X,
+            y_encoded.astype(np.intp),
+            len(classes),
+            total_weight,
+            self.fit_intercept,
+            self.C * n_total / batch_weight,
+            Penalty.from_params(self.penalty, self.l1_ratio),
+        )
+        state = getattr(self, "partial_fit_state_", None)
+        if fitted:
+            params = np.zeros(objective.shape)
+            coef, intercept = _loss.split_params(params, self.fit_intercept)
+            coef[...] = self.coef_
+            if intercept is not None:
+                intercept[...] = self.intercept_
+            if state is None or not np.allclose(state.average, params, rtol=1e-5, atol=1e-6):
+                state = adam_init(params)  # restart from a model that fit (not we) produced
+        else:
+            # not objective.initial_params(): a minibatch may lack classes, whose log
+            # frequency would be -27
+            state = adam_init(np.zeros(objective.shape))
+        state, value = adam_step(objective, state)
+        params = state.average.astype(X.dtype)
+        coef, intercept = _loss.split_params(params, self.fit_intercept)
+        self.classes_ = classes
+        self.coef_ = np.ascontiguousarray(coef)
+        self.intercept_ = (
+            np.array(intercept) if intercept is not None else np.zeros(len(classes), X.dtype)
+        )
+        self.partial_fit_state_ = state
+        self.weight_seen_ = weight_seen
+        self.n_iter_ = state.n_steps
+        self.converged_ = False  # a stochastic solver has no convergence test
+        self.solver_ = "adam"
+        return self
+
     def _store(self, result, classes, solver_name, dtype):
         if not np.all(np.isfinite(result.params)):
             raise ValueError(
