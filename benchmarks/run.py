@@ -175,7 +175,14 @@ def main(argv=None) -> int:
     parser.add_argument("--problems", default="", help="comma-separated name substrings")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS/OpenMP threads for both sides"
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
     wanted = [item for item in args.problems.split(",") if item]
     results, missing = [], []
     for name, loader in PROBLEMS.items():
@@ -190,7 +197,8 @@ def main(argv=None) -> int:
         [
             "## Solvers: default fit against scikit-learn at matched objective",
             "",
-            f"Machine: {machine_description()}.",
+            f"Machine: {machine_description()}"
+            + (f", limited to {args.threads} thread(s) for both sides." if args.threads else "."),
             "",
             "C=1, L2. f* = best objective found by any run; baseline = fastest scikit-learn "
             "run (lbfgs, newton-cg, newton-cholesky where K(d+1) <= 500; tol 1e-4 ... 1e-8) "

@@ -64,7 +64,7 @@ def test_all_solvers_reach_the_same_objective(kind):
         assert np.max(np.abs(gradient)) / scale <= (1e-4 if kind == "float32" else 1e-8), name
     best = min(values.values())
     for name, value in values.items():
-        assert (value - best) / abs(best) <= (1e-6 if kind == "float32" else 1e-8), name
+        assert (value - best) / abs(best) <= 1e-8, name
 
 
 @pytest.mark.parametrize("solver", SMOOTH_SOLVERS)

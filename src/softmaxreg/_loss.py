@@ -320,7 +320,7 @@ def hessian(X, y, params, sample_weight=None, fit_intercept=True, chunk_size=Non
     sample_weight : ndarray of shape (n,) or None
     fit_intercept : bool
     chunk_size : int or None
-        Rows per chunk; by default sized so a chunk's ``M`` holds about 2**22 numbers.
+        Rows per chunk; by default sized so a chunk's ``M`` holds about 2**20 numbers.
 
     Returns
     -------
@@ -331,7 +331,7 @@ def hessian(X, y, params, sample_weight=None, fit_intercept=True, chunk_size=Non
     dtype = params.dtype
     H = np.zeros((K * p, K * p), dtype=dtype)
     if chunk_size is None:
-        chunk_size = max(1, min(n, (1 << 22) // max(1, K * p)))
+        chunk_size = max(1, min(n, (1 << 20) // max(1, K * p)))
     for start in range(0, n, chunk_size):
         stop = min(n, start + chunk_size)
         X_chunk = X[start:stop]
