@@ -26,6 +26,20 @@ from ._validation import check_params, check_sample_weight, class_weight_vector
 _SEPARATION_LOSS = 1e-4
 
 
+def _backend(X) -> str | None:
+    """"dask" for Dask collections, "array_api" for PyTorch / CuPy arrays, None otherwise.
+
+    Decided from the type's module name, so NumPy input pays one attribute lookup and the
+    optional libraries are never imported here.
+    """
+    root = type(X).__module__.split(".")[0]
+    if root == "dask":
+        return "dask"
+    if root in ("torch", "cupy"):
+        return "array_api"
+    return None
+
+
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """Softmax (multinomial logistic) regression.
 
@@ -177,6 +191,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self
         """
         check_params(self, SOLVERS)
+        if _backend(X) == "dask":
+            return self._fit_dask(X, y, sample_weight)
         X, y, classes, y_encoded, sample_weight = self._validate_fit_data(X, y, sample_weight)
         total_weight = self._total_weight(y, classes, y_encoded, sample_weight, X.dtype)
         penalty = Penalty.from_params(self.penalty, self.l1_ratio)
@@ -190,6 +206,34 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
         )
         return self._store(result, classes, solver_name, X.dtype)
+
+    def _fit_dask(self, X, y, sample_weight):
+        """Fit on Dask input across the current ``distributed`` cluster (see ``_dask``)."""
+        from ._dask import prepare_fit
+
+        objective, classes, feature_names = prepare_fit(self, X, y, sample_weight)
+        # newton-cg (Kronecker preconditioner) needs the fewest passes over the data, and
+        # every pass is a round trip to the cluster
+        solver_name = "newton-cg" if self.solver == "auto" else self._solver_name(objective, X)
+        solve, penalties = SOLVERS[solver_name]
+        if self.penalty not in penalties:
+            raise ValueError(
+                f"Dask input supports penalty='l2' or None; got penalty={self.penalty!r}."
+            )
+        self.n_features_in_ = objective.shape[1] - int(self.fit_intercept)
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        try:
+            params0 = self._initial_params(objective, classes)
+            objective.check_finite(params0)
+            result = solve(
+                objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
+            )
+        finally:
+            objective.release()
+        return self._store(result, classes, solver_name, objective.dtype)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, n_samples_total=None):
         """One stochastic step (Adam) on a minibatch of the same softmax objective.
@@ -368,6 +412,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, K), or (n_samples,) for two classes (the score of
         ``classes_[1]`` minus that of ``classes_[0]``, scikit-learn's binary convention).
         """
+        if _backend(X) == "dask":
+            from ._dask import predict_lazy
+
+            return predict_lazy(self, X, "decision_function")
         scores = self._scores(X)
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
@@ -375,14 +423,26 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
+        if _backend(X) == "dask":
+            from ._dask import predict_lazy
+
+            return predict_lazy(self, X, "predict_proba")
         return _loss.softmax(self._scores(X))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K), max-shifted."""
+        if _backend(X) == "dask":
+            from ._dask import predict_lazy
+
+            return predict_lazy(self, X, "predict_log_proba")
         return _loss.log_softmax(self._scores(X))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
+        if _backend(X) == "dask":
+            from ._dask import predict_lazy
+
+            return predict_lazy(self, X, "predict")
         scores = self._scores(X)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]
 
