@@ -193,6 +193,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         check_params(self, SOLVERS)
         if _backend(X) == "dask":
             return self._fit_dask(X, y, sample_weight)
+        if _backend(X) == "array_api":
+            return self._fit_array_api(X, y, sample_weight)
         X, y, classes, y_encoded, sample_weight = self._validate_fit_data(X, y, sample_weight)
         total_weight = self._total_weight(y, classes, y_encoded, sample_weight, X.dtype)
         penalty = Penalty.from_params(self.penalty, self.l1_ratio)
@@ -234,6 +236,38 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         finally:
             objective.release()
         return self._store(result, classes, solver_name, objective.dtype)
+
+    def _fit_array_api(self, X, y, sample_weight):
+        """Fit on PyTorch / CuPy input on its device (see ``_array_api``)."""
+        from ._array_api import prepare_fit, to_namespace
+
+        objective, classes, y_in_namespace = prepare_fit(self, X, y, sample_weight)
+        solver_name = self._solver_name(objective, objective.X)
+        solve, _ = SOLVERS[solver_name]
+        self.n_features_in_ = objective.shape[1] - int(self.fit_intercept)
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if self.warm_start and hasattr(self, "coef_"):  # back to NumPy for the solver
+            self.coef_ = _loss.to_host(self.coef_)
+            self.intercept_ = _loss.to_host(self.intercept_)
+            self.classes_ = _loss.to_host(self.classes_)
+        params0 = self._initial_params(objective, classes)
+        result = solve(
+            objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
+        )
+        self._store(result, classes, solver_name, objective.dtype)
+        to_namespace(self, objective.X, classes_too=y_in_namespace)
+        return self
+
+    def _predict_backend(self, X, kind):
+        """Predictions for Dask (lazy dask arrays) and array API input (same namespace)."""
+        if _backend(X) == "dask":
+            from ._dask import predict_lazy
+
+            return predict_lazy(self, X, kind)
+        from ._array_api import predict
+
+        return predict(self, X, kind)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, n_samples_total=None):
         """One stochastic step (Adam) on a minibatch of the same softmax objective.
@@ -412,10 +446,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, K), or (n_samples,) for two classes (the score of
         ``classes_[1]`` minus that of ``classes_[0]``, scikit-learn's binary convention).
         """
-        if _backend(X) == "dask":
-            from ._dask import predict_lazy
-
-            return predict_lazy(self, X, "decision_function")
+        if _backend(X) is not None:
+            return self._predict_backend(X, "decision_function")
         scores = self._scores(X)
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
@@ -423,26 +455,20 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
-        if _backend(X) == "dask":
-            from ._dask import predict_lazy
-
-            return predict_lazy(self, X, "predict_proba")
+        if _backend(X) is not None:
+            return self._predict_backend(X, "predict_proba")
         return _loss.softmax(self._scores(X))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K), max-shifted."""
-        if _backend(X) == "dask":
-            from ._dask import predict_lazy
-
-            return predict_lazy(self, X, "predict_log_proba")
+        if _backend(X) is not None:
+            return self._predict_backend(X, "predict_log_proba")
         return _loss.log_softmax(self._scores(X))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
-        if _backend(X) == "dask":
-            from ._dask import predict_lazy
-
-            return predict_lazy(self, X, "predict")
+        if _backend(X) is not None:
+            return self._predict_backend(X, "predict")
         scores = self._scores(X)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]
 

@@ -53,6 +53,8 @@ def log_softmax(raw_prediction: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n, K): ``log P``, finite for any finite input.
     """
+    if not isinstance(raw_prediction, np.ndarray):
+        return _xp_log_softmax(raw_prediction)
     shifted = raw_prediction - raw_prediction.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -68,6 +70,8 @@ def softmax(raw_prediction: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n, K)
     """
+    if not isinstance(raw_prediction, np.ndarray):
+        return _xp_softmax(raw_prediction)
     proba = raw_prediction - raw_prediction.max(axis=1, keepdims=True)
     np.exp(proba, out=proba)
     proba /= proba.sum(axis=1, keepdims=True)
@@ -103,6 +107,8 @@ def raw_prediction(X, params: np.ndarray, fit_intercept: bool) -> np.ndarray:
 
 def linear_scores(X, coef: np.ndarray, intercept: np.ndarray | None) -> np.ndarray:
     """Scores ``X coef^T + intercept`` [n, K] for separate ``coef`` [K, d] and ``intercept`` [K]."""
+    if not _is_host(X):
+        return _xp_linear_scores(X, coef, intercept)
     raw = np.asarray(X @ coef.T)
     if intercept is not None:
         raw = raw + intercept
@@ -141,6 +147,8 @@ def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
     -------
     float
     """
+    if not _is_host(X):
+        return _xp_loss_and_proba(X, y, params, sample_weight, fit_intercept)[0]
     value, _ = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
     return value
 
@@ -184,6 +192,8 @@ def loss_gradient(X, y, params, sample_weight=None, fit_intercept=True):
     loss : float
     gradient : ndarray of shape (K, p)
     """
+    if not _is_host(X):
+        return _xp_loss_gradient(X, y, params, sample_weight, fit_intercept)[:2]
     value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
     residual = _gradient_residual(proba, y, sample_weight)
     return value, _residual_to_gradient(X, residual, fit_intercept)
@@ -258,6 +268,11 @@ def loss_gradient_hessp(X, y, params, sample_weight=None, fit_intercept=True):
         ``hessp(direction [K, p]) -> [K, p]``, the Hessian of the summed loss times the
         direction.
     """
+    if not _is_host(X):
+        value, gradient, proba = _xp_loss_gradient(
+            X, y, params, sample_weight, fit_intercept, keep_proba=True
+        )
+        return value, gradient, _ArrayAPIHessianProduct(X, proba, sample_weight, fit_intercept)
     value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
     proba_at_point = proba.copy()
     residual = _gradient_residual(proba, y, sample_weight)
@@ -272,6 +287,8 @@ def feature_gram(X, sample_weight=None, fit_intercept=True, chunk_size: int = 81
     The feature factor of the Kronecker approximation ``H ~ A kron G`` of the Hessian.
     Accumulated by row chunks (no weighted copy of X).
     """
+    if not _is_host(X):
+        return _xp_feature_gram(X, sample_weight, fit_intercept)
     n, d = X.shape
     p = d + int(fit_intercept)
     gram = np.zeros((p, p), dtype=np.float64)
@@ -326,6 +343,8 @@ def hessian(X, y, params, sample_weight=None, fit_intercept=True, chunk_size=Non
     -------
     ndarray of shape (K * p, K * p), symmetric, rows ordered as ``params.ravel()``.
     """
+    if not _is_host(X):
+        return _xp_hessian(X, params, sample_weight, fit_intercept, chunk_size)
     n = X.shape[0]
     K, p = params.shape
     dtype = params.dtype
@@ -355,3 +374,212 @@ def hessian_diagonal(X, y, params, sample_weight=None, fit_intercept=True) -> np
     """
     proba = softmax(raw_prediction(X, params, fit_intercept))
     return HessianProduct(X, proba, sample_weight, fit_intercept).diagonal()
+
+
+# ---------------------------------------------------------------------------------------------
+# Array API inputs (PyTorch tensors, CuPy arrays), on their device.
+#
+# The n-sized work (X @ W^T, softmax, R^T X) runs in the namespace of X and on its device; the
+# parameter-sized arrays (params [K, p], gradients, Hessian-vector products, [K, K] and [p, p]
+# factors) stay NumPy arrays on the host, so the solvers run unchanged and only K * p numbers
+# cross between host and device per pass. The NumPy/CSR code above is untouched (its speed is
+# benchmarked); these functions are reached through one ``isinstance`` test per call.
+# ---------------------------------------------------------------------------------------------
+def _is_host(X) -> bool:
+    return isinstance(X, np.ndarray) or sp.issparse(X)
+
+
+def _namespace(X):
+    from array_api_compat import array_namespace
+
+    return array_namespace(X)
+
+
+def _numpy_dtype(array) -> np.dtype:
+    """NumPy dtype of an array API array (``torch.float32`` -> ``float32``)."""
+    return np.dtype(str(array.dtype).rsplit(".", 1)[-1])
+
+
+def to_host(array) -> np.ndarray:
+    """A NumPy copy of a (small) array API array, from any device."""
+    if isinstance(array, np.ndarray):
+        return array
+    module = type(array).__module__.split(".")[0]
+    if module == "cupy":
+        return array.get()
+    if module == "torch":
+        return array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def to_device(array: np.ndarray, like):
+    """``array`` (NumPy) in the namespace and on the device of ``like``, in its dtype."""
+    from array_api_compat import device
+
+    xp = _namespace(like)
+    host = np.ascontiguousarray(array, dtype=_numpy_dtype(like))
+    return xp.asarray(host, device=device(like))
+
+
+def _xp_scores(X, params: np.ndarray, fit_intercept: bool):
+    W = to_device(params, X)
+    if fit_intercept:
+        return X @ W[:, :-1].T + W[:, -1]
+    return X @ W.T
+
+
+def _xp_loss_and_proba(X, y, params, sample_weight, fit_intercept):
+    xp = _namespace(X)
+    raw = _xp_scores(X, params, fit_intercept)
+    raw = raw - xp.max(raw, axis=1, keepdims=True)
+    rows = xp.arange(raw.shape[0], device=raw.device)
+    raw_true = raw[rows, y]  # integer-array indexing: supported by torch and cupy
+    exp = xp.exp(raw)
+    sum_exp = xp.sum(exp, axis=1)
+    proba = exp / sum_exp[:, None]
+    per_sample = xp.log(sum_exp) - raw_true
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight
+    return float(xp.sum(xp.astype(per_sample, xp.float64))), proba
+
+
+def _xp_to_gradient(X, residual, fit_intercept: bool) -> np.ndarray:
+    xp = _namespace(X)
+    grad_coef = to_host(X.T @ residual).T
+    if not fit_intercept:
+        return np.ascontiguousarray(grad_coef)
+    return np.hstack([grad_coef, to_host(xp.sum(residual, axis=0))[:, None]])
+
+
+def _xp_loss_gradient(X, y, params, sample_weight, fit_intercept, keep_proba=False):
+    value, proba = _xp_loss_and_proba(X, y, params, sample_weight, fit_intercept)
+    xp = _namespace(X)
+    rows = xp.arange(proba.shape[0], device=proba.device)
+    residual = xp.asarray(proba, copy=True) if keep_proba else proba
+    residual[rows, y] -= 1
+    if sample_weight is not None:
+        residual = residual * sample_weight[:, None]
+    gradient = _xp_to_gradient(X, residual, fit_intercept)
+    return value, gradient, proba
+
+
+class _ArrayAPIHessianProduct:
+    """``HessianProduct`` for array API data: probabilities on the device, NumPy in and out."""
+
+    def __init__(self, X, proba, sample_weight, fit_intercept: bool, chunk_size: int = 65536):
+        self.X = X
+        self.proba = proba
+        self.sample_weight = sample_weight
+        self.fit_intercept = fit_intercept
+        self.chunk_size = chunk_size
+
+    def __call__(self, direction: np.ndarray) -> np.ndarray:
+        xp = _namespace(self.X)
+        proba = self.proba
+        dz = _xp_scores(self.X, direction, self.fit_intercept) * proba
+        dz = dz - proba * xp.sum(dz, axis=1, keepdims=True)
+        if self.sample_weight is not None:
+            dz = dz * self.sample_weight[:, None]
+        return _xp_to_gradient(self.X, dz, self.fit_intercept)
+
+    def class_curvature(self) -> np.ndarray:
+        xp = _namespace(self.X)
+        proba = self.proba
+        weighted = proba if self.sample_weight is None else proba * self.sample_weight[:, None]
+        totals = to_host(xp.sum(weighted, axis=0)).astype(np.float64)
+        return np.diag(totals) - to_host(weighted.T @ proba).astype(np.float64)
+
+    def diagonal(self) -> np.ndarray:
+        weights = self.proba * (1 - self.proba)
+        if self.sample_weight is not None:
+            weights = weights * self.sample_weight[:, None]
+        n = self.X.shape[0]
+        total = None
+        for start in range(0, n, self.chunk_size):
+            chunk = self.X[start : start + self.chunk_size]
+            part = _xp_to_gradient(
+                chunk * chunk, weights[start : start + self.chunk_size], self.fit_intercept
+            )
+            total = part if total is None else total + part
+        return total
+
+
+def _xp_feature_gram(X, sample_weight, fit_intercept, chunk_size: int = 65536) -> np.ndarray:
+    xp = _namespace(X)
+    n, d = X.shape
+    p = d + int(fit_intercept)
+    gram = np.zeros((p, p), dtype=np.float64)
+    for start in range(0, n, chunk_size):
+        chunk = X[start : start + chunk_size]
+        weighted = (
+            chunk
+            if sample_weight is None
+            else chunk * sample_weight[start : start + chunk_size, None]
+        )
+        gram[:d, :d] += to_host(weighted.T @ chunk)
+        if fit_intercept:
+            column = to_host(xp.sum(weighted, axis=0))
+            gram[:d, d] += column
+            gram[d, :d] += column
+            gram[d, d] += (
+                chunk.shape[0]
+                if sample_weight is None
+                else float(xp.sum(sample_weight[start : start + chunk_size]))
+            )
+    return gram
+
+
+def _xp_hessian(X, params, sample_weight, fit_intercept, chunk_size=None) -> np.ndarray:
+    """``hessian`` for array API data: blocks formed on the device, summed on the host."""
+    xp = _namespace(X)
+    n = X.shape[0]
+    K, p = params.shape
+    H = np.zeros((K * p, K * p), dtype=np.float64)
+    if chunk_size is None:
+        chunk_size = max(1, min(n, (1 << 22) // max(1, K * p)))
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        X_chunk = X[start:stop]
+        raw = _xp_scores(X_chunk, params, fit_intercept)
+        exp = xp.exp(raw - xp.max(raw, axis=1, keepdims=True))
+        proba = exp / xp.sum(exp, axis=1, keepdims=True)
+        rows = X_chunk
+        if fit_intercept:
+            ones = xp.ones((stop - start, 1), dtype=X.dtype, device=X.device)
+            rows = xp.concat([X_chunk, ones], axis=1)
+        if sample_weight is None:
+            s = xp.ones(stop - start, dtype=X.dtype, device=X.device)
+        else:
+            s = sample_weight[start:stop]
+        for k in range(K):
+            block = rows.T @ (rows * (s * proba[:, k])[:, None])
+            H[k * p : (k + 1) * p, k * p : (k + 1) * p] += to_host(block)
+        M = (proba * xp.sqrt(s)[:, None])[:, :, None] * rows[:, None, :]
+        M = xp.reshape(M, (stop - start, K * p))
+        H -= to_host(M.T @ M)
+    return H.astype(params.dtype)
+
+
+def _xp_linear_scores(X, coef, intercept):
+    xp = _namespace(X)
+    coef = xp.asarray(coef, device=X.device) if isinstance(coef, np.ndarray) else coef
+    raw = X @ coef.T
+    if intercept is not None:
+        raw = raw + (
+            xp.asarray(intercept, device=X.device)
+            if isinstance(intercept, np.ndarray)
+            else intercept
+        )
+    return raw
+
+
+def _xp_log_softmax(raw):
+    xp = _namespace(raw)
+    shifted = raw - xp.max(raw, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def _xp_softmax(raw):
+    xp = _namespace(raw)
+    exp = xp.exp(raw - xp.max(raw, axis=1, keepdims=True))
+    return exp / xp.sum(exp, axis=1, keepdims=True)
