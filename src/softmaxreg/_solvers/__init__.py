@@ -10,13 +10,16 @@ from __future__ import annotations
 from ._result import SolverResult
 from .lbfgs import lbfgs
 from .newton_cholesky import newton_cholesky
+from .prox_newton import prox_newton
 
 SMOOTH = frozenset({"l2", None})
+NONSMOOTH = frozenset({"l1", "elasticnet", "grouped"})
 
 # name -> (function, penalties it supports)
 SOLVERS = {
     "lbfgs": (lbfgs, SMOOTH),
     "newton-cholesky": (newton_cholesky, SMOOTH),
+    "prox-newton": (prox_newton, NONSMOOTH),
 }
 
-__all__ = ["SOLVERS", "SolverResult", "lbfgs", "newton_cholesky"]
+__all__ = ["SOLVERS", "SolverResult", "lbfgs", "newton_cholesky", "prox_newton"]
