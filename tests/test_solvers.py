@@ -86,7 +86,7 @@ def test_solver_results_are_finite_records(solver):
     assert result.objective == pytest.approx(objective.value(result.params), rel=1e-12)
 
 
-@pytest.mark.parametrize("preconditioner", ["kronecker", "diagonal"])
+@pytest.mark.parametrize("preconditioner", ["weighted-kronecker", "kronecker", "diagonal"])
 def test_newton_cg_preconditioners_agree(preconditioner):
     from softmaxreg._solvers.newton_cg import newton_cg
 

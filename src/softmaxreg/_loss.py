@@ -229,6 +229,16 @@ class HessianProduct:
         weighted = proba if self.sample_weight is None else proba * self.sample_weight[:, None]
         return np.diag(weighted.sum(axis=0)) - weighted.T @ proba
 
+    def curvature_gram(self) -> tuple[np.ndarray, float]:
+        """``sum_i c_i x_i x_i^T`` [p, p] with ``c_i = s_i sum_k p_ik (1 - p_ik)``, and
+        ``sum_i c_i``: the feature factor of a Kronecker approximation that weighs each
+        sample by how much curvature it still carries (confident samples carry little)."""
+        curvature = (self.proba * (1 - self.proba)).sum(axis=1)
+        if self.sample_weight is not None:
+            curvature *= self.sample_weight
+        gram = feature_gram(self.X, curvature, self.fit_intercept)
+        return gram, float(curvature.sum())
+
     def diagonal(self, chunk_size: int = 8192) -> np.ndarray:
         """Diagonal of the Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
 

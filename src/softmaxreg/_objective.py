@@ -171,6 +171,10 @@ class ScaledHessian:
     def class_curvature(self) -> np.ndarray:
         return self._data.class_curvature() * self._scale
 
+    def curvature_gram(self):
+        """Curvature-weighted feature second moment [p, p] and its total weight."""
+        return self._data.curvature_gram()
+
     def diagonal(self) -> np.ndarray:
         diag = self._data.diagonal() * self._scale
         objective = self._objective
