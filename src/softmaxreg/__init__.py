@@ -9,12 +9,20 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._estimator import SoftmaxRegression
+from ._estimator import SoftmaxRegression, SoftmaxRegressionCV
 from ._io import load
+from ._path import RegularizationPath, regularization_path
 
 try:
     __version__ = version("softmaxreg")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["SoftmaxRegression", "load", "__version__"]
+__all__ = [
+    "RegularizationPath",
+    "SoftmaxRegression",
+    "SoftmaxRegressionCV",
+    "load",
+    "regularization_path",
+    "__version__",
+]

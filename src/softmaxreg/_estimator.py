@@ -502,3 +502,355 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         from ._io import to_onnx
 
         return to_onnx(self, **kwargs)
+
+
+class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
+    """Softmax regression with ``C`` (and ``l1_ratio``) chosen by cross-validation.
+
+    On every training fold the regularisation path over ``Cs`` is solved from strong to weak
+    regularisation with warm starts (glmnet-style, see :func:`softmaxreg.regularization_path`),
+    each solution is scored on the held-out fold, and the best mean score picks ``C_`` (and
+    ``l1_ratio_``). With ``refit=True`` the model is then refitted on all the data at that
+    point, warm-started from the mean of the fold solutions there; the fitted attributes and
+    the prediction methods are those of :class:`SoftmaxRegression`. Usable like
+    scikit-learn's ``LogisticRegressionCV`` with ``use_legacy_attributes=False``.
+
+    Parameters
+    ----------
+    Cs : int or array-like of shape (n_Cs,), default=10
+        An int ``n`` means ``np.logspace(-4, 4, n)``; the grid is sorted ascending.
+    l1_ratios : array-like of shape (n_l1_ratios,) or None, default=None
+        Grid of ``l1_ratio`` for "elasticnet" and "grouped" (required there); must be None
+        for the other penalties.
+    cv : int, cross-validation generator or iterable, default=5
+        As in scikit-learn; an int means ``StratifiedKFold(cv)`` (no shuffling).
+    scoring : str, callable or None, default=None
+        A scikit-learn scorer; None means accuracy (``score``). Held-out sample weights are
+        passed to it when ``sample_weight`` is given.
+    penalty : {"l2", "l1", "elasticnet", "grouped"} or None, default="l2"
+    fit_intercept : bool, default=True
+    class_weight : dict, "balanced" or None, default=None
+        Computed once on the whole training data, as in ``LogisticRegressionCV``.
+    solver : str, default="auto"
+    tol : float, default=1e-6
+    max_iter : int, default=1000
+        Solver iterations allowed at every point of every path.
+    refit : bool, default=True
+        If False, the coefficients are the mean over folds of each fold's best solution, and
+        ``C_`` / ``l1_ratio_`` the mean of those folds' best values (as scikit-learn).
+    verbose : int, default=0
+    random_state : None
+        Accepted for scikit-learn compatibility; the solvers are deterministic.
+
+    Attributes
+    ----------
+    C_ : float
+        The chosen ``C``.
+    l1_ratio_ : float or None
+        The chosen ``l1_ratio`` ("elasticnet" and "grouped"), otherwise None.
+    Cs_ : ndarray of shape (n_Cs,)
+    l1_ratios_ : ndarray of shape (n_l1_ratios,) or None
+    scores_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs)
+        Held-out score of every fold and grid point (``n_l1_ratios`` is 1 without a grid
+        of ``l1_ratio``), scikit-learn's non-legacy layout.
+    coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs, K, d + fit_intercept)
+        Every fold's path, the intercept in the last column when fitted. A class missing
+        from a training fold gets zero coefficients and an intercept of ``-inf`` there.
+    n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs)
+        Solver iterations of every fit; a fit whose start already met the optimality
+        conditions (all coefficients zero at a small ``C``) counts the check as 1.
+    classes_ : ndarray of shape (K,)
+    coef_ : ndarray of shape (K, d)
+    intercept_ : ndarray of shape (K,)
+    converged_ : bool
+        Whether the final fit converged (with ``refit=True``).
+    solver_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (d,)
+        Only with DataFrame input.
+    """
+
+    def __init__(
+        self,
+        Cs=10,
+        l1_ratios=None,
+        cv=5,
+        scoring=None,
+        penalty="l2",
+        fit_intercept=True,
+        class_weight=None,
+        solver="auto",
+        tol=1e-6,
+        max_iter=1000,
+        refit=True,
+        verbose=0,
+        random_state=None,
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.cv = cv
+        self.scoring = scoring
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.refit = refit
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _model(self, l1_ratio, C=1.0):
+        """An unfitted ``SoftmaxRegression`` with these settings (validation and scoring)."""
+        return SoftmaxRegression(
+            C=C,
+            penalty=self.penalty,
+            l1_ratio=l1_ratio,
+            fit_intercept=self.fit_intercept,
+            class_weight=self.class_weight,
+            solver=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+        )
+
+    def _check_grid(self):
+        """Validated ``(l1_ratios or None, Cs)``; parameter errors are ``SoftmaxRegression``'s."""
+        from ._path import check_Cs
+
+        mixing = self.penalty in ("elasticnet", "grouped")
+        if mixing:
+            if self.l1_ratios is None:
+                raise ValueError(
+                    f"penalty={self.penalty!r} needs l1_ratios, a list of floats in [0, 1]; "
+                    "got l1_ratios=None."
+                )
+            ratios = np.atleast_1d(np.asarray(self.l1_ratios, dtype=object))
+            if ratios.ndim != 1 or ratios.size == 0:
+                raise ValueError(f"l1_ratios must be a non-empty list; got {self.l1_ratios!r}.")
+        elif self.l1_ratios is not None:
+            raise ValueError(
+                f"l1_ratios is only used with penalty='elasticnet' or 'grouped'; got "
+                f"penalty={self.penalty!r} with l1_ratios={self.l1_ratios!r}."
+            )
+        else:
+            ratios = [None]
+        for ratio in ratios:
+            check_params(self._model(ratio), SOLVERS)
+        if self.solver != "auto" and self.penalty not in SOLVERS[self.solver][1]:
+            supported = sorted(name for name, (_, p) in SOLVERS.items() if self.penalty in p)
+            raise ValueError(
+                f"solver={self.solver!r} does not support penalty={self.penalty!r}; solvers "
+                f"for it: {supported}."
+            )
+        if not isinstance(self.refit, bool | np.bool_):
+            raise TypeError(f"refit must be a bool; got {type(self.refit).__name__}.")
+        if mixing:
+            return np.array([float(ratio) for ratio in ratios]), check_Cs(self.Cs)
+        return None, check_Cs(self.Cs)
+
+    def _fold_path(self, X, y_encoded, n_classes, weights, Cs, penalty):
+        """The path on one training fold: params [n_Cs, K, p] for all ``n_classes`` classes,
+        iterations and convergence [n_Cs], and the classes absent from the fold [K].
+
+        A class absent from the fold cannot be fitted (its intercept would run to -inf): the
+        path is fitted on the classes present and the absent ones get zero coefficients and
+        an intercept of ``-inf``, i.e. probability 0.
+        """
+        from ._path import solve_path
+
+        present = np.unique(y_encoded)
+        p = X.shape[1] + int(self.fit_intercept)
+        absent = np.ones(n_classes, dtype=bool)
+        absent[present] = False
+        if len(present) == n_classes:
+            params, n_iter, converged, _ = solve_path(
+                X, y_encoded, n_classes, weights, self.fit_intercept, Cs, penalty,
+                self.solver, self.tol, self.max_iter, self.verbose,
+            )
+            return params, n_iter, converged, absent
+        params = np.zeros((len(Cs), n_classes, p), dtype=X.dtype)
+        n_iter = np.zeros(len(Cs), dtype=int)
+        converged = np.ones(len(Cs), dtype=bool)
+        if len(present) >= 2:
+            local = np.searchsorted(present, y_encoded)
+            fitted, n_iter, converged, _ = solve_path(
+                X, local, len(present), weights, self.fit_intercept, Cs, penalty,
+                self.solver, self.tol, self.max_iter, self.verbose,
+            )
+            params[:, present] = fitted
+        # Without an intercept column the -inf lives in the scoring model only.
+        if self.fit_intercept:
+            params[:, absent, -1] = -np.inf
+        return params, n_iter, converged, absent
+
+    def _fitted_model(self, classes, params, n_features, l1_ratio, C, absent):
+        """A fitted ``SoftmaxRegression`` holding ``params`` [K, p], to score a fold."""
+        model = self._model(l1_ratio, C)
+        model.classes_ = classes
+        model.coef_ = np.ascontiguousarray(params[:, :n_features])
+        if self.fit_intercept:
+            model.intercept_ = np.array(params[:, n_features])
+        else:
+            model.intercept_ = np.zeros(len(classes), dtype=params.dtype)
+            model.intercept_[absent] = -np.inf
+        model.n_features_in_ = n_features
+        model.n_iter_ = 0
+        model.converged_ = True
+        model.solver_ = self.solver
+        return model
+
+    def fit(self, X, y, sample_weight=None):
+        """Cross-validate the path, choose ``C_`` (and ``l1_ratio_``), refit.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Used in every fit and passed to the scorer on the held-out folds.
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import check_cv
+
+        from ._path import solve_path
+
+        ratios, Cs = self._check_grid()
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
+            reset=True,
+        )
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "SoftmaxRegressionCV needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes[0]!r}."
+            )
+        y_encoded = y_encoded.astype(np.intp)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        weights = sample_weight
+        if self.class_weight is not None:
+            per_class = class_weight_vector(self.class_weight, classes, y, sample_weight)
+            weights = per_class[y_encoded].astype(X.dtype)
+            if sample_weight is not None:
+                weights = weights * sample_weight
+            if not np.any(weights > 0):
+                raise ValueError(
+                    "class_weight and sample_weight leave every sample with weight 0."
+                )
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        scorer = check_scoring(self._model(None if ratios is None else ratios[0]), self.scoring)
+        K, d = len(classes), X.shape[1]
+        p = d + int(self.fit_intercept)
+        ratio_grid = [None] if ratios is None else list(ratios)
+        shape = (len(folds), len(ratio_grid), len(Cs))
+        scores = np.empty(shape)
+        paths = np.empty(shape + (K, p), dtype=X.dtype)
+        n_iter = np.zeros(shape, dtype=int)
+        all_converged = True
+        for f, (train, test) in enumerate(folds):
+            w_train = None if weights is None else weights[train]
+            if w_train is not None and not np.any(w_train > 0):
+                raise ValueError(f"Every sample of training fold {f} has weight 0.")
+            for r, ratio in enumerate(ratio_grid):
+                penalty = Penalty.from_params(self.penalty, ratio)
+                params, iters, converged, absent = self._fold_path(
+                    X[train], y_encoded[train], K, w_train, Cs, penalty
+                )
+                paths[f, r], n_iter[f, r] = params, np.maximum(iters, 1)
+                all_converged &= bool(np.all(converged))
+                for c, C in enumerate(Cs):
+                    model = self._fitted_model(classes, params[c], d, ratio, C, absent)
+                    if sample_weight is None:
+                        scores[f, r, c] = scorer(model, X[test], y[test])
+                    else:
+                        scores[f, r, c] = scorer(
+                            model, X[test], y[test], sample_weight=sample_weight[test]
+                        )
+        self.Cs_ = Cs
+        self.l1_ratios_ = ratios
+        self.scores_ = scores
+        self.coefs_paths_ = paths
+        self.n_iter_ = n_iter
+        self.classes_ = classes
+        if self.refit:
+            # First best in (l1_ratio, C) order: ties go to the strongest regularisation.
+            r, c = np.unravel_index(np.argmax(scores.mean(axis=0)), scores.shape[1:])
+            self.C_ = float(Cs[c])
+            self.l1_ratio_ = None if ratios is None else float(ratios[r])
+            start = paths[:, r, c]
+            start = start.mean(axis=0) if np.all(np.isfinite(start)) else None
+            params, iters, converged, solver_name = solve_path(
+                X, y_encoded, K, weights, self.fit_intercept, Cs[c : c + 1],
+                Penalty.from_params(self.penalty, self.l1_ratio_), self.solver, self.tol,
+                self.max_iter, self.verbose, params0=start,
+            )
+            final = params[0]
+            self.converged_ = bool(converged[0])
+            self.solver_ = solver_name
+            all_converged &= self.converged_
+        else:
+            best = [np.unravel_index(np.argmax(fold), fold.shape) for fold in scores]
+            final = np.mean([paths[f, r, c] for f, (r, c) in enumerate(best)], axis=0)
+            if not np.all(np.isfinite(final)):
+                raise ValueError(
+                    "refit=False averages the folds' coefficients, which needs every class in "
+                    "every training fold; use refit=True or fewer folds."
+                )
+            self.C_ = float(np.mean([Cs[c] for _, c in best]))
+            self.l1_ratio_ = (
+                None if ratios is None else float(np.mean([ratios[r] for r, _ in best]))
+            )
+            self.converged_ = all_converged
+            self.solver_ = self.solver
+        final = final.astype(X.dtype, copy=False)
+        self.coef_ = np.ascontiguousarray(final[:, :d])
+        self.intercept_ = (
+            np.array(final[:, d]) if self.fit_intercept else np.zeros(K, dtype=X.dtype)
+        )
+        if not all_converged:
+            warnings.warn(
+                "Some fits of the cross-validated path did not converge; increase max_iter, "
+                "loosen tol, or use a smaller largest C.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        return _loss.linear_scores(X, self.coef_, self.intercept_)
+
+    def decision_function(self, X):
+        """Linear scores, ndarray of shape (n_samples, K) ((n_samples,) for two classes)."""
+        scores = self._scores(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict_proba(self, X):
+        """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
+        return _loss.softmax(self._scores(X))
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities, ndarray of shape (n_samples, K)."""
+        return _loss.log_softmax(self._scores(X))
+
+    def predict(self, X):
+        """Most probable class, ndarray of shape (n_samples,)."""
+        scores = self._scores(X)  # checks that the model is fitted first
+        return self.classes_[np.argmax(scores, axis=1)]

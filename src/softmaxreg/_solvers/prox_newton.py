@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from .._objective import SoftmaxObjective
 from .._penalties import min_norm_subgradient, omega, prox
-from ._result import SolverResult, max_abs, report
+from ._result import SolverResult, max_abs, report, within_rounding
 
 _ARMIJO = 1e-4
 # Smallest working set grown from an all-zero start (features).
@@ -60,10 +60,17 @@ _RESTRICT_FRACTION = 0.5
 _FORCING = 0.1
 # Hessian-vector products allowed for one quadratic model.
 _MAX_PRODUCTS = 500
-# Form the Hessian explicitly for dense data with at most this many parameters K * p, when
-# it costs at most this many flops (n * (K * p)**2; about a second).
+# A model round gaining less than this fraction of the total model decrease has stalled.
+_STALL = 1e-5
+# Consecutive subspace steps on a shrinking support (explicit Hessian only).
+_ACTIVE_SET_STEPS = 10
+# Newton iterations without a new lowest violation before giving up (precision reached).
+_NO_PROGRESS = 8
+# Form the Hessian explicitly for at most this many parameters K * p, when it costs at most
+# this many flops (n * (K * p)**2; about a second) and this many Hessian-vector products.
 _EXPLICIT_MAX_PARAMS = 1000
 _EXPLICIT_MAX_FLOPS = 4e10
+_EXPLICIT_PRODUCTS = 200
 # Try longer steps when F dropped this many times more than the model predicted.
 _EXTRAPOLATE = 1.5
 _MAX_EXTRAPOLATIONS = 4
@@ -91,6 +98,13 @@ class _Layout:
 
     def omega(self, params: np.ndarray) -> float:
         return omega(self.coef(params), self.name)
+
+    def omega_change(self, params: np.ndarray, new: np.ndarray) -> float:
+        """``Omega(new) - Omega(params)``, summed term by term (exact for small changes)."""
+        old, new = self.coef(params).astype(np.float64), self.coef(new).astype(np.float64)
+        if self.name == "grouped":
+            return float((np.sqrt((new**2).sum(axis=0)) - np.sqrt((old**2).sum(axis=0))).sum())
+        return float((np.abs(new) - np.abs(old)).sum())
 
     def prox(self, params: np.ndarray, step: np.ndarray) -> np.ndarray:
         """Prox of ``lam * Omega`` in the diagonal metric ``1 / step`` (in place)."""
@@ -186,7 +200,9 @@ class _Model:
         self.lipschitz = lipschitz
         self.U = params.copy()
         self.HU = np.zeros_like(params)
-        self.value = layout.lam * layout.omega(params)
+        # m(U) - m(P), kept as a difference: near the solution the decreases are far below
+        # the rounding error of m itself.
+        self.value = 0.0
         self.n_products = 0
         free = np.zeros(params.shape, dtype=bool)
         if layout.fit_intercept:
@@ -202,11 +218,12 @@ class _Model:
         return self.hessp(direction)
 
     def _model_value(self, U, HU) -> float:
+        """``m(U) - m(P)``."""
         D = U - self.P
         return (
             float(np.vdot(self.g, D))
             + 0.5 * float(np.vdot(D, HU))
-            + self.layout.lam * self.layout.omega(U)
+            + self.layout.lam * self.layout.omega_change(self.P, U)
         )
 
     def violation(self) -> float:
@@ -263,13 +280,21 @@ class _Model:
                 return
 
     # ---------------------------------------------------------------- subspace Newton
-    def subspace(self, target: float, max_steps: int) -> None:
-        """One conjugate-gradient Newton step of the model on the current support."""
+    def subspace(self, target: float, max_steps: int) -> bool:
+        """One Newton step of the model on the current support; True if it hit a boundary.
+
+        For L1 the orthant is that of OWL-QN / OBA: nonzero entries keep their sign, zero
+        entries whose model gradient exceeds ``lam`` may enter with the sign that lowers the
+        model. An entering entry that the Newton step would move the wrong way is dropped and
+        the step recomputed (with many entering at once, their joint step need not respect
+        each one's sign; feature-sign search adds them one at a time for that reason).
+        """
         layout, lam = self.layout, self.layout.lam
         U = self.U
         coef_U = layout.coef(U)
-        free = self._intercept_mask.copy()
         grouped = layout.name == "grouped"
+        unit = inv_norms = signs = entering = None
+        free = self._intercept_mask.copy()
         if grouped:
             norms = np.sqrt((coef_U.astype(np.float64) ** 2).sum(axis=0))
             active = norms > 0
@@ -279,42 +304,25 @@ class _Model:
             inv_norms = np.zeros_like(norms)
             inv_norms[active] = 1.0 / norms[active]
         else:
-            # Orthant of OWL-QN / OBA: nonzero entries keep their sign; zero entries whose
-            # model gradient exceeds lam may enter, with the sign that decreases the model.
             model_gradient = layout.coef(self.g + self.HU)
             signs = np.sign(coef_U)
             entering = (signs == 0) & (np.abs(model_gradient) > lam)
             signs[entering] = -np.sign(model_gradient[entering])
-            layout.coef(free)[...] = signs != 0
-        if not free.any():
-            return
-        # Gradient of the smooth model on the support (the penalty is smooth there).
-        residual = self.g + self.HU
-        if grouped:
-            layout.coef(residual)[...] += lam * unit
-        else:
-            layout.coef(residual)[...] += lam * signs
-        residual = np.where(free, -residual, 0.0)
-
-        def operator(direction):
-            full = self._hessp(direction)
-            out = full.copy()
-            if grouped:
-                # Hessian of lam * ||u_j||: lam (I - u u^T / ||u||^2) / ||u||.
-                coef_d = layout.coef(direction)
-                along = (unit * coef_d).sum(axis=0)
-                layout.coef(out)[...] += lam * inv_norms * (coef_d - unit * along)
-            out[~free] = 0.0
-            return out, full
-
-        if self.matrix is not None:
-            d, Hd = self._direct_step(
-                residual, free, lam * inv_norms if grouped else None, unit if grouped else None
-            )
-        else:
-            d, Hd = self._cg_step(residual, free, operator, target, max_steps)
+        for _ in range(2):
+            if not grouped:
+                layout.coef(free)[...] = signs != 0
+            if not free.any():
+                return False
+            d, Hd = self._newton_step(free, signs, unit, inv_norms, target, max_steps)
+            if grouped or not np.any(d):
+                break
+            wrong = entering & (layout.coef(d) * signs <= 0)
+            if not wrong.any():
+                break
+            signs[wrong] = 0.0
+            entering &= ~wrong
         if not np.any(d):
-            return
+            return False
         if grouped:
             # The model is exact along the line: H (U + t d - P) = HU + t Hd.
             step = 1.0
@@ -324,13 +332,13 @@ class _Model:
                 value = self._model_value(candidate, H_candidate)
                 if value <= self.value:
                     self.U, self.HU, self.value = candidate, H_candidate, value
-                    return
+                    return False
                 step *= 0.5
-            return
-        # L1: projected search on the orthant (entries that would change sign become exactly
-        # zero); the projection is not linear, so each trial costs one product. If the full
-        # projected step fails, step to the first sign change instead: up to there the signs
-        # are fixed, so the model is exactly the smooth quadratic that d decreases.
+            return False
+        # L1: the full step projected on the orthant (entries that would change sign become
+        # exactly zero; the projection is not linear, so each trial costs one product). If it
+        # fails, step to the first sign change: up to there the signs are fixed and the model
+        # is exactly the smooth quadratic that d decreases; that entry becomes zero.
         coef_d = layout.coef(d)
         crossing = coef_d * signs < 0
         boundary = float(np.min(-coef_U[crossing] / coef_d[crossing])) if crossing.any() else np.inf
@@ -346,7 +354,37 @@ class _Model:
             value = self._model_value(candidate, H_candidate)
             if value < self.value:
                 self.U, self.HU, self.value = candidate, H_candidate, value
-                return
+                return step < 1.0
+        return False
+
+    def _newton_step(self, free, signs, unit, inv_norms, target, max_steps):
+        """Newton step ``d`` of the model restricted to ``free`` (and ``H d``)."""
+        layout, lam = self.layout, self.layout.lam
+        grouped = layout.name == "grouped"
+        # Gradient of the smooth model on the support (the penalty is smooth there).
+        residual = self.g + self.HU
+        if grouped:
+            layout.coef(residual)[...] += lam * unit
+        else:
+            layout.coef(residual)[...] += lam * signs
+        residual = np.where(free, -residual, 0.0)
+        if self.matrix is not None:
+            return self._direct_step(
+                residual, free, lam * inv_norms if grouped else None, unit if grouped else None
+            )
+
+        def operator(direction):
+            full = self._hessp(direction)
+            out = full.copy()
+            if grouped:
+                # Hessian of lam * ||u_j||: lam (I - u u^T / ||u||^2) / ||u||.
+                coef_d = layout.coef(direction)
+                along = (unit * coef_d).sum(axis=0)
+                layout.coef(out)[...] += lam * inv_norms * (coef_d - unit * along)
+            out[~free] = 0.0
+            return out, full
+
+        return self._cg_step(residual, free, operator, target, max_steps)
 
     def _cg_step(self, residual, free, operator, target, max_steps):
         """Preconditioned conjugate gradients for the Newton step on the support."""
@@ -395,7 +433,8 @@ class _Model:
         rhs = residual.ravel()[index].astype(np.float64)
         # A small ridge keeps the factorisation defined along flat directions (the softmax is
         # invariant to adding one vector to every class); the line search judges the step.
-        jitter = 1e-12 * max(float(np.abs(np.diag(A)).max(initial=0.0)), 1e-300)
+        relative = max(1e-12, 10 * float(np.finfo(self.U.dtype).eps))
+        jitter = relative * max(float(np.abs(np.diag(A)).max(initial=0.0)), 1e-300)
         A[np.diag_indices_from(A)] += jitter
         try:
             factor = scipy.linalg.cho_factor(A, check_finite=False)
@@ -411,32 +450,53 @@ class _Model:
         return d.reshape(shape).astype(self.U.dtype), Hd.astype(self.U.dtype)
 
     def solve(self, target: float, max_products: int):
-        """Alternate identification and subspace steps until the violation is below target."""
-        while self.n_products < max_products:
+        """Alternate identification and subspace steps until the violation is below target.
+
+        Also stops when a few rounds no longer lower the model (rounding, mostly in float32):
+        the outer iteration then decides with the true objective.
+        """
+        stalled = 0
+        while self.n_products < max_products and stalled < 3:
+            before = self.value
             self.fista(target, max_products - self.n_products)
             if self.violation() <= target or self.n_products >= max_products:
                 break
-            self.subspace(target, min(100, max_products - self.n_products))
+            # Active-set steps: each one that stops at a sign change zeroes an entry and
+            # continues on the smaller support (cheap with an explicit Hessian).
+            for _ in range(_ACTIVE_SET_STEPS if self.matrix is not None else 1):
+                hit = self.subspace(target, min(100, max_products - self.n_products))
+                if not hit or self.violation() <= target:
+                    break
             if self.violation() <= target:
                 break
+            # A round that gains less than 0.1% of the model's total decrease is crawling
+            # along a flat direction (or rounding): three such rounds end the solve.
+            gained = before - self.value
+            total = -self.value
+            scale = max(abs(before), abs(self.value), 1e-300)
+            progress = gained > max(_STALL * total, 16 * np.finfo(self.P.dtype).eps * scale)
+            stalled = 0 if progress else stalled + 1
         return self.U
 
 
 def _explicit(objective, params) -> bool:
-    """Whether to form the Hessian: dense in-memory data with few parameters.
+    """Whether to form the Hessian of this (restricted) in-memory problem.
 
-    One Hessian costs about ``K * p / 4`` data passes but makes the model's products nearly
-    free and its subspace steps exact, which pays off on small, ill-conditioned problems
-    (one-hot columns that sum to the intercept, nearly separable classes).
+    One Hessian costs ``n (K p)^2`` flops of matrix products; it makes the model's products
+    nearly free and its subspace steps exact, which pays off on small, ill-conditioned
+    problems (one-hot columns that sum to the intercept, nearly separable classes, more
+    features than samples). A Hessian-vector product costs about ``4 K nnz(X)`` flops; the
+    Hessian is formed when it costs at most ``_EXPLICIT_PRODUCTS`` such products (BLAS-3 runs
+    several times faster per flop than the products' sparse or thin matrix products).
     """
     X = getattr(objective, "X", None)
-    return (
-        hasattr(objective, "hessian")
-        and X is not None
-        and not sp.issparse(X)
-        and params.size <= _EXPLICIT_MAX_PARAMS
-        and X.shape[0] * float(params.size) ** 2 <= _EXPLICIT_MAX_FLOPS
-    )
+    if not hasattr(objective, "hessian") or X is None or params.size > _EXPLICIT_MAX_PARAMS:
+        return False
+    n, K = X.shape[0], params.shape[0]
+    nnz = X.nnz if sp.issparse(X) else X.size
+    hessian_flops = n * float(params.size) ** 2
+    product_flops = 4.0 * K * nnz + 10.0 * n * K
+    return hessian_flops <= min(_EXPLICIT_MAX_FLOPS, _EXPLICIT_PRODUCTS * product_flops)
 
 
 def _extrapolated(params, U, step, layout):
@@ -450,13 +510,15 @@ def _extrapolated(params, U, step, layout):
     return candidate
 
 
-def _line_search(objective, layout, params, value, U, decrease, predicted, counters):
+def _line_search(objective, layout, params, value, U, decrease, predicted, violation, counters):
     """Step along ``U - params`` with sufficient decrease of ``F``.
 
     The unit step is tried first with the gradient and Hessian closure computed at once (it is
     accepted almost always). If ``F`` dropped much more than the model predicted (the loss
     flattens faster than its quadratic model, typical of confidently classified samples),
-    longer steps are tried; if it did not drop enough, the step is halved (Armijo).
+    longer steps are tried; if it did not drop enough, the step is halved (Armijo). When both
+    the predicted and the actual change are below the rounding error of ``F`` (float32 near
+    the optimum) the unit step is judged by the optimality violation instead.
 
     Returns ``(step, params, value, gradient, hessp)`` or None when no step decreases ``F``.
     """
@@ -464,6 +526,16 @@ def _line_search(objective, layout, params, value, U, decrease, predicted, count
     c_value, c_gradient, c_hessp = objective.loss_gradient_hessp(U)
     counters["passes"] += 1
     c_value += lam * layout.omega(U)
+    dtype = params.dtype
+    if (
+        np.isfinite(c_value)
+        and c_value > value + _ARMIJO * decrease
+        and within_rounding(value, c_value, dtype)
+        and within_rounding(value, value + predicted, dtype)
+    ):
+        if max_abs(layout.violation(U, c_gradient)) < violation:
+            return 1.0, U, c_value, c_gradient, c_hessp
+        return None
     if np.isfinite(c_value) and c_value <= value + _ARMIJO * decrease:
         if (c_value - value) / predicted <= _EXTRAPOLATE:
             return 1.0, U, c_value, c_gradient, c_hessp
@@ -520,6 +592,15 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         violation = max_abs(layout.violation(params, gradient))
         if violation <= tol:
             break
+        # Below the precision of the data type (float32 mostly) the violation only jitters:
+        # stop when it has not reached a new low for a while (the result is not converged).
+        # (Counted over all working sets of the solve.)
+        if violation < 0.99 * counters["best"]:
+            counters["best"], counters["since_best"] = violation, 0
+        else:
+            counters["since_best"] += 1
+            if counters["since_best"] > _NO_PROGRESS:
+                break
         n_iter += 1
         matrix = None
         if _explicit(objective, params):
@@ -532,7 +613,9 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
             diagonal = objective.hessian_diagonal(params)
             counters["passes"] += 1
         metric = _metric(diagonal, layout)
-        target = max(_FORCING * violation, 0.5 * tol)
+        # The model's optimality cannot be resolved below the rounding error of its gradient.
+        rounding = 32 * float(np.finfo(params.dtype).eps) * max_abs(gradient)
+        target = max(_FORCING * violation, 0.5 * tol, rounding)
         model_hessp = hessp
         if damping > 0:
             if matrix is not None:
@@ -550,16 +633,21 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         counters["products"] += model.n_products
         lipschitz = max(model.lipschitz / 4.0, 1e-3)
         direction = U - params
-        omega_params = layout.lam * layout.omega(params)
-        decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega(U) - omega_params
-        predicted = model.value - omega_params
+        decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega_change(
+            params, U
+        )
+        predicted = model.value
         if not (decrease < 0 and predicted < 0):
             break  # the model cannot improve at this precision
-        searched = _line_search(objective, layout, params, value, U, decrease, predicted, counters)
+        searched = _line_search(
+            objective, layout, params, value, U, decrease, predicted, violation, counters
+        )
         if searched is None:
             break
         step, candidate, c_value, c_gradient, c_hessp = searched
         ratio = (c_value - value) / predicted
+        if within_rounding(value, c_value, params.dtype):
+            ratio = 1.0  # below the objective's precision: the model is as good as we can tell
         if step < 1.0:
             # Enough damping that a coefficient with no curvature moves about as far as the
             # accepted step moved (its model step is at most |violation| / damping).
@@ -594,7 +682,7 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
     n_iter = 0
     working = np.zeros(0, dtype=np.intp)
     stalled = False
-    while n_iter < max_iter:
+    while n_iter < max_iter and counters["since_best"] <= _NO_PROGRESS:
         violation = layout.violation(params, gradient)
         if max_abs(violation) <= tol:
             break
@@ -670,7 +758,20 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     lam = float(objective.nonsmooth_threshold)
     fit_intercept = bool(objective.fit_intercept)
     params = np.array(params0, dtype=objective.dtype)
-    counters = {"passes": 0, "products": 0, "newton": 0, "lipschitz": 1.0, "damping": 0.0}
+    if fit_intercept:
+        # Adding one number to every class's intercept changes nothing (unlike the penalised
+        # coefficients, which the penalty pins down): report the representative with mean 0,
+        # so that equivalent fits (weights vs repeated samples) give equal decision values.
+        params[:, -1] -= params[:, -1].mean()
+    counters = {
+        "passes": 0,
+        "products": 0,
+        "newton": 0,
+        "lipschitz": 1.0,
+        "damping": 0.0,
+        "best": np.inf,
+        "since_best": 0,
+    }
 
     _, gradient = objective.loss_gradient(params)
     counters["passes"] += 1
@@ -678,6 +779,8 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     params, gradient, n_iter = _working_set_solve(
         objective, params, gradient, layout, tol, max_iter, verbose, counters
     )
+    if fit_intercept:
+        params[:, -1] -= params[:, -1].mean()
     gradient_norm = max_abs(layout.violation(params, gradient))
     value = objective.loss(params) + lam * layout.omega(params)
     if verbose:
