@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._result import SolverResult
 from .lbfgs import lbfgs
+from .newton_cg import newton_cg
 from .newton_cholesky import newton_cholesky
 from .prox_newton import prox_newton
 
@@ -20,6 +21,7 @@ SOLVERS = {
     "lbfgs": (lbfgs, SMOOTH),
     "newton-cholesky": (newton_cholesky, SMOOTH),
     "prox-newton": (prox_newton, NONSMOOTH),
+    "newton-cg": (newton_cg, SMOOTH),
 }
 
-__all__ = ["SOLVERS", "SolverResult", "lbfgs", "newton_cholesky", "prox_newton"]
+__all__ = ["SOLVERS", "SolverResult", "lbfgs", "newton_cg", "newton_cholesky", "prox_newton"]
