@@ -61,7 +61,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     solver : str, default="auto"
         "auto" picks by problem shape, sparsity and penalty (see ``_solvers._auto``); a name
         from ``SOLVERS`` forces that solver.
-    tol : float, default=1e-6
+    tol : float, default=1e-5
         Stop when the largest absolute entry of the gradient of the scaled objective
         ``f / (C * sum_i s_i)`` is at most ``tol`` (for all solvers alike).
     max_iter : int, default=1000
@@ -93,7 +93,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         fit_intercept=True,
         class_weight=None,
         solver="auto",
-        tol=1e-6,
+        tol=1e-5,
         max_iter=1000,
         warm_start=False,
         verbose=0,
