@@ -60,6 +60,7 @@ _RESTRICT_FRACTION = 0.5
 _FORCING = 0.1
 # Hessian-vector products allowed for one quadratic model.
 _MAX_PRODUCTS = 500
+_MAX_EXPLICIT_PRODUCTS = 10_000  # with the Hessian formed, a product costs (K p)^2 flops
 # A model round gaining less than this fraction of the total model decrease has stalled.
 _STALL = 1e-5
 # Consecutive subspace steps on a shrinking support (explicit Hessian only).
@@ -204,6 +205,7 @@ class _Model:
         # the rounding error of m itself.
         self.value = 0.0
         self.n_products = 0
+        self.subspace_failed = False
         free = np.zeros(params.shape, dtype=bool)
         if layout.fit_intercept:
             free[:, -1] = True
@@ -324,17 +326,7 @@ class _Model:
         if not np.any(d):
             return False
         if grouped:
-            # The model is exact along the line: H (U + t d - P) = HU + t Hd.
-            step = 1.0
-            for _ in range(30):
-                candidate = U + step * d
-                H_candidate = self.HU + step * Hd
-                value = self._model_value(candidate, H_candidate)
-                if value <= self.value:
-                    self.U, self.HU, self.value = candidate, H_candidate, value
-                    return False
-                step *= 0.5
-            return False
+            return self._grouped_search(d, Hd)
         # L1: the full step projected on the orthant (entries that would change sign become
         # exactly zero; the projection is not linear, so each trial costs one product). If it
         # fails, step to the first sign change: up to there the signs are fixed and the model
@@ -355,6 +347,47 @@ class _Model:
             if value < self.value:
                 self.U, self.HU, self.value = candidate, H_candidate, value
                 return step < 1.0
+        return False
+
+    def _grouped_search(self, d, Hd) -> bool:
+        """Line search of a grouped subspace step; True if a column was set to zero.
+
+        The analogue of the L1 sign change is a column whose line ``u_j + t d_j`` passes
+        close to zero within the step: the Newton step of the smooth model then overshoots
+        through the kink of ``||u_j||``. The search tries the full step, then the step to the
+        first such closest approach with that column set to exactly zero, then halvings.
+        """
+        layout = self.layout
+        U = self.U
+        coef_U, coef_d = layout.coef(U), layout.coef(d)
+        norms = np.sqrt((coef_U.astype(np.float64) ** 2).sum(axis=0))
+        dd = (coef_d.astype(np.float64) ** 2).sum(axis=0)
+        ud = (coef_U * coef_d).sum(axis=0, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            closest = np.where((norms > 0) & (dd > 0), -ud / dd, np.inf)
+            distance = np.sqrt(np.maximum(norms**2 - ud**2 / dd, 0.0))
+        crossing = (closest > 0) & (closest < 1) & (distance < 0.5 * norms)
+        trials = [(1.0, None)]
+        if crossing.any():
+            boundary = float(closest[crossing].min())
+            trials.append((boundary, crossing & (closest <= boundary * (1 + 1e-9))))
+            trials += [(boundary * 0.5**i, None) for i in range(1, 8)]
+        else:
+            trials += [(0.5**i, None) for i in range(1, 8)]
+        for step, zeroed in trials:
+            candidate = U + step * d
+            if zeroed is None:
+                H_candidate = self.HU + step * Hd  # exact: the model is quadratic in U
+            else:
+                layout.coef(candidate)[:, zeroed] = 0.0
+                H_candidate = self.HU + self._hessp(candidate - U)
+            value = self._model_value(candidate, H_candidate)
+            if value <= self.value:
+                self.U, self.HU, self.value = candidate, H_candidate, value
+                return zeroed is not None
+        # A nearly flat direction (separable classes, no ridge) that no step along the line
+        # can use: FISTA alone finishes this model.
+        self.subspace_failed = True
         return False
 
     def _newton_step(self, free, signs, unit, inv_norms, target, max_steps):
@@ -423,13 +456,13 @@ class _Model:
             K, p = shape
             position = np.full(K * p, -1)
             position[index] = np.arange(len(index))
-            coef_columns = p - 1 if self.layout.fit_intercept else p
-            for j in np.flatnonzero(group_scale):
-                if j >= coef_columns:
-                    continue
-                rows = position[np.arange(K) * p + j]
-                u = unit[:, j].astype(np.float64)
-                A[np.ix_(rows, rows)] += group_scale[j] * (np.eye(K) - np.outer(u, u))
+            columns = np.flatnonzero(group_scale)
+            rows = position[np.arange(K)[None, :] * p + columns[:, None]]  # [n_active, K]
+            u = unit[:, columns].T.astype(np.float64)  # [n_active, K]
+            blocks = group_scale[columns, None, None] * (
+                np.eye(K)[None] - u[:, :, None] * u[:, None, :]
+            )
+            A[rows[:, :, None], rows[:, None, :]] += blocks
         rhs = residual.ravel()[index].astype(np.float64)
         # A small ridge keeps the factorisation defined along flat directions (the softmax is
         # invariant to adding one vector to every class); the line search judges the step.
@@ -463,7 +496,9 @@ class _Model:
                 break
             # Active-set steps: each one that stops at a sign change zeroes an entry and
             # continues on the smaller support (cheap with an explicit Hessian).
-            for _ in range(_ACTIVE_SET_STEPS if self.matrix is not None else 1):
+            for _ in range(
+                0 if self.subspace_failed else _ACTIVE_SET_STEPS if self.matrix is not None else 1
+            ):
                 hit = self.subspace(target, min(100, max_products - self.n_products))
                 if not hit or self.violation() <= target:
                     break
@@ -604,7 +639,9 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         n_iter += 1
         matrix = None
         if _explicit(objective, params):
-            matrix = objective.hessian(params).astype(np.float64, copy=False)
+            # float64 parameters make the products float64 even for float32 data: a Hessian
+            # summed in float32 can lose its positive semi-definiteness to cancellation.
+            matrix = objective.hessian(params.astype(np.float64)).astype(np.float64, copy=False)
             counters["passes"] += params.size / 4.0
             diagonal = np.diag(matrix).reshape(params.shape)
         elif hasattr(hessp, "diagonal"):
@@ -627,15 +664,26 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
                     return hessp(direction) + damping * direction
 
             metric = metric + damping
-        model = _Model(params, gradient, model_hessp, metric, layout, lipschitz, matrix)
-        budget = _MAX_PRODUCTS if matrix is None else _MAX_PRODUCTS * 20
-        U = model.solve(target, budget)
+        if matrix is None:
+            model = _Model(params, gradient, model_hessp, metric, layout, lipschitz)
+            U = model.solve(target, _MAX_PRODUCTS)
+        else:
+            # Parameter-sized arithmetic is cheap: solve the explicit model in float64 even
+            # for float32 data (in float32 its steps stall on rounding long before the target).
+            model = _Model(
+                params.astype(np.float64),
+                gradient.astype(np.float64),
+                None,
+                metric,
+                layout,
+                lipschitz,
+                matrix,
+            )
+            U = model.solve(target, _MAX_EXPLICIT_PRODUCTS).astype(params.dtype)
         counters["products"] += model.n_products
         lipschitz = max(model.lipschitz / 4.0, 1e-3)
         direction = U - params
-        decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega_change(
-            params, U
-        )
+        decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega_change(params, U)
         predicted = model.value
         if not (decrease < 0 and predicted < 0):
             break  # the model cannot improve at this precision
@@ -757,7 +805,11 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     )
     lam = float(objective.nonsmooth_threshold)
     fit_intercept = bool(objective.fit_intercept)
-    params = np.array(params0, dtype=objective.dtype)
+    # The iterates are float64 even for float32 data (the products with X then run in
+    # float64): near an L1 solution the line searches and the optimality measure need
+    # differences far below float32's resolution of the objective, and float32 iterates
+    # stall at a violation of about 1e-5 instead of reaching the tolerance.
+    params = np.array(params0, dtype=np.float64)
     if fit_intercept:
         # Adding one number to every class's intercept changes nothing (unlike the penalised
         # coefficients, which the penalty pins down): report the representative with mean 0,
@@ -790,7 +842,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
             f"max|violation| {gradient_norm:.3e}"
         )
     return SolverResult(
-        params=params,
+        params=params.astype(objective.dtype, copy=False),
         n_iter=n_iter,
         converged=gradient_norm <= tol,
         gradient_norm=gradient_norm,
