@@ -627,11 +627,14 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         violation = max_abs(layout.violation(params, gradient))
         if violation <= tol:
             break
-        # Below the precision of the data type (float32 mostly) the violation only jitters:
-        # stop when it has not reached a new low for a while (the result is not converged).
-        # (Counted over all working sets of the solve.)
-        if violation < 0.99 * counters["best"]:
-            counters["best"], counters["since_best"] = violation, 0
+        # At the precision limit the objective stops moving and the violation only jitters:
+        # stop when neither has improved for a while (the result is then not converged).
+        # Counted over all working sets of the solve; a real decrease of F resets it.
+        moved = not within_rounding(counters["last_value"], value, np.float64)
+        counters["last_value"] = value
+        if violation < 0.99 * counters["best"] or moved:
+            counters["best"] = min(counters["best"], violation)
+            counters["since_best"] = 0
         else:
             counters["since_best"] += 1
             if counters["since_best"] > _NO_PROGRESS:
@@ -823,6 +826,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
         "damping": 0.0,
         "best": np.inf,
         "since_best": 0,
+        "last_value": np.inf,
     }
 
     _, gradient = objective.loss_gradient(params)
