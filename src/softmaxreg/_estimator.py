@@ -532,7 +532,8 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     class_weight : dict, "balanced" or None, default=None
         Computed once on the whole training data, as in ``LogisticRegressionCV``.
     solver : str, default="auto"
-    tol : float, default=1e-6
+    tol : float, default=1e-5
+        As in ``SoftmaxRegression`` (at every point of every path).
     max_iter : int, default=1000
         Solver iterations allowed at every point of every path.
     refit : bool, default=True
@@ -580,7 +581,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         fit_intercept=True,
         class_weight=None,
         solver="auto",
-        tol=1e-6,
+        tol=1e-5,
         max_iter=1000,
         refit=True,
         verbose=0,

@@ -52,6 +52,8 @@ from ._result import SolverResult, max_abs, report, within_rounding
 _ARMIJO = 1e-4
 # Smallest working set grown from an all-zero start (features).
 _MIN_WORKING_SET = 64
+# The working set holds this many times the current support (celer uses 2).
+_GROWTH = 2
 # Restrict only when the working set is at most this fraction of the features: slicing X costs
 # about one data pass, which is not worth it for nearly the whole matrix.
 _RESTRICT_FRACTION = 0.5
@@ -743,7 +745,7 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
         n_candidates = int(np.count_nonzero(scores > tol))
         # Celer's rule: twice the support, and at least twice the last set when the last
         # restricted solve could not move (so that the loop always terminates).
-        size = max(_MIN_WORKING_SET, 2 * len(support), 2 * len(working) * stalled)
+        size = max(_MIN_WORKING_SET, _GROWTH * len(support), 2 * len(working) * stalled)
         size = min(n_candidates, size)
         sub_objective = None
         if size < _RESTRICT_FRACTION * n_features:
