@@ -23,20 +23,38 @@ Three nested loops, all vectorised (no Python loop over features or samples):
    Converges superlinearly once the inner solves are accurate enough, which is what reaching
    1e-6 relative objective needs; first-order methods (SAGA, FISTA on ``F``) pay a full data
    pass for each of their many iterations there.
-3. **The quadratic model** is minimised by FISTA in the metric of the Hessian diagonal
-   (Jacobi-preconditioned accelerated proximal gradient) with backtracking and adaptive
-   restart. Each inner step costs one Hessian-vector product on the *restricted* data
-   (two sparse or dense matrix products with ``K`` columns), instead of glmnet's coordinate
-   descent, which is sequential and would be a Python loop over coordinates here. The
-   preconditioned prox is separable: entry-wise soft-thresholding for L1 / elastic-net, and
-   column-wise group soft-thresholding for "grouped" (the metric is made constant over each
-   column by taking the column maximum, so a feature leaves for all classes at once).
+3. **The quadratic model** is minimised in two alternating phases (as FPC_AS, Wen, Yin,
+   Goldfarb & Zhang 2010, and the orthant-based methods of Byrd, Chin, Nocedal & Oztoprak):
+   FISTA steps in the metric of the Hessian diagonal (Jacobi-preconditioned accelerated
+   proximal gradient, with backtracking and adaptive restart) identify the support and the
+   signs; then a Newton step of the model restricted to that support, where the model is
+   smooth (fixed signs for L1, differentiable column norms for "grouped"), solves it at once,
+   stopping at the first coefficient (column) that would cross zero, which becomes exactly
+   zero. The Newton step is preconditioned conjugate gradients on Hessian-vector products
+   (two sparse or dense products with ``K`` columns, on the restricted data only); for small
+   problems (``K * p <= 1000`` and a Hessian that costs at most ~200 products) the Hessian is
+   formed once per Newton iteration and the step is a Cholesky solve, exact even on the
+   ill-conditioned problems where CG stalls (one-hot columns that sum to the intercept).
 
-Zeros are exact: they come from the proximal operators, never from rounding small values.
-Convergence is certified by ``max |min_norm_subgradient of F| <= tol`` over *all*
-coefficients (and ``|gradient|`` for the unpenalised intercepts), the same measure as the smooth
-solvers' ``max |gradient|``. Parameters are not centred over classes: with an L1 penalty the
-minimiser is not the centred representative.
+Why not glmnet's coordinate descent: it is sequential, so without compiled extensions it is
+a Python loop over coordinates, at roughly 10 microseconds per update: one sweep over the
+20 x 56,000 coefficients of 20 Newsgroups would take about 10 s, where one Hessian-vector
+product on its working set takes milliseconds. The scheme above keeps the proximal Newton
+outer loop, which reaches 1e-6 relative objective in tens of iterations where SAGA needs
+thousands of epochs, and does all its arithmetic in matrix products.
+
+Safeguards: the model's Hessian is damped ``H + mu I`` (Levenberg-Marquardt) after a bad
+prediction (on near-separable text some coefficients have no curvature and the undamped
+model moves them by thousands); unit steps that F rewards more than predicted are extended;
+model values are kept as differences from the current point (decreases near the solution are
+far below the rounding error of F itself); iterates are float64 even for float32 data.
+
+Zeros are exact: they come from the proximal operators and the zero crossings, never from
+rounding small values. Convergence is certified by ``max |min_norm_subgradient of F| <= tol``
+over *all* coefficients (``|gradient|`` for the unpenalised intercepts), the same measure as
+the smooth solvers' ``max |gradient|``. Coefficients are not centred over classes (with an L1
+penalty the minimiser is not the centred representative); the intercepts, which no penalty
+pins down, are returned with mean zero.
 """
 
 from __future__ import annotations
