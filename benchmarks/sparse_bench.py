@@ -1,7 +1,7 @@
 """Sparse penalties: softmaxreg's ``prox-newton`` against scikit-learn's SAGA at matched objective.
 
     python benchmarks/sparse_bench.py [--repeat 3] [--only digits,covertype,20news,cv]
-                                      [--saga-budget 420] [--threads 1]
+                                      [--saga-budget SECONDS] [--threads 1]
 
 SAGA is scikit-learn's only solver for the multinomial L1 and elastic-net objectives, which
 are DESIGN.md's (``C * sum_i -log P(y_i | x_i) + R(W)``). For every problem:
@@ -12,10 +12,11 @@ are DESIGN.md's (``C * sum_i -log P(y_i | x_i) + R(W)``). For every problem:
    within 1e-6 relative of ``f*`` (a tighter tolerance only takes longer); that setting is
    re-timed to a median of ``--repeat`` runs;
 3. SAGA runs at tol 1e-2, 1e-3, ... (each from scratch, ``max_iter`` large) until one is within
-   1e-6 of ``f*`` or ``--saga-budget`` seconds are spent on the problem; a matching setting is
-   re-timed to a median of ``--repeat`` runs when one run is short (< 20 s), otherwise its
-   single time is reported. When no SAGA run matches, the table gives the time it did spend
-   and the relative gap it reached: the speed-up is then a lower bound ("> x").
+   1e-6 of ``f*`` or its time budget (per problem, or ``--saga-budget``) is spent; a matching
+   setting is re-timed to a median of ``--repeat`` runs when one run is short (< 20 s),
+   otherwise its single time is reported. When no SAGA run matches, the table gives its last
+   run's time and the relative gap it reached: the speed-up is then a lower bound ("> x"),
+   and the time softmaxreg needs to reach SAGA's final objective is given as well.
 
 Then ``SoftmaxRegressionCV`` against ``LogisticRegressionCV`` on one grid of ``C`` (5 folds,
 accuracy), comparing the chosen ``C``, the per-fold scores and the time.
@@ -62,11 +63,34 @@ def covertype_all():
     return covertype("validate")
 
 
-# name -> (loader, penalty, l1_ratio, C, why this C)
+# name -> (loader, penalty, l1_ratio, C, note, reference tol, our tolerances, SAGA budget [s])
 PROBLEMS = {
-    "digits": (digits, "l1", None, 1.0, "C=1"),
-    "covertype": (covertype_all, "elasticnet", 0.5, 1.0, "C=1, l1_ratio=0.5"),
-    "20news": (newsgroups_tfidf, "l1", None, 1000.0, "C=1000 keeps 1-5% of coefficients"),
+    "digits": (digits, "l1", None, 1.0, "C=1", 1e-10, OUR_TOLERANCES, 120.0),
+    "covertype": (
+        covertype_all,
+        "elasticnet",
+        0.5,
+        1.0,
+        "C=1, l1_ratio=0.5",
+        1e-10,
+        OUR_TOLERANCES,
+        240.0,
+    ),
+    # At the optimum the L1 solutions of this TF-IDF keep 0.39% (C=10), 0.42% (C=30) and
+    # 0.46% (C=100) of the coefficients: the share saturates below the 1-5% asked for (SAGA's
+    # unconverged iterates are denser). C=10 is used; tol 1e-6 is known to end 2e-4 above f*
+    # on this flat problem (thousands of rare features with tiny gradients), so the scan
+    # starts at 1e-7.
+    "20news": (
+        newsgroups_tfidf,
+        "l1",
+        None,
+        10.0,
+        "C=10; the L1 optimum keeps < 0.5% at any C tried",
+        1e-9,
+        (1e-7, 1e-8),
+        300.0,
+    ),
 }
 
 
@@ -94,11 +118,11 @@ def fit_ours(X, y, C, penalty, l1_ratio, tol):
     return time.perf_counter() - start, model
 
 
-def fit_saga(X, y, C, penalty, l1_ratio, tol):
+def fit_saga(X, y, C, penalty, l1_ratio, tol, max_iter=SAGA_MAX_ITER):
     from sklearn.linear_model import LogisticRegression
 
     ratio = 1.0 if penalty == "l1" else l1_ratio
-    model = LogisticRegression(C=C, l1_ratio=ratio, solver="saga", tol=tol, max_iter=SAGA_MAX_ITER)
+    model = LogisticRegression(C=C, l1_ratio=ratio, solver="saga", tol=tol, max_iter=max_iter)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,7 +136,8 @@ def median_time(fit, repeat):
 
 
 def bench_problem(name, repeat, saga_budget, log):
-    loader, penalty, l1_ratio, C, why = PROBLEMS[name]
+    loader, penalty, l1_ratio, C, why, reference_tol, tolerances, budget = PROBLEMS[name]
+    saga_budget = budget if saga_budget is None else saga_budget
     try:
         X, y = loader()
     except DataUnavailable as exc:
@@ -124,14 +149,15 @@ def bench_problem(name, repeat, saga_budget, log):
         return scaled_objective(X, codes, K, C, penalty, l1_ratio, model.coef_, model.intercept_)
 
     log(f"{name}: {X.shape}, K={K}, nnz={X.nnz if sp.issparse(X) else X.size}")
-    _, reference = fit_ours(X, y, C, penalty, l1_ratio, 1e-10)
+    _, reference = fit_ours(X, y, C, penalty, l1_ratio, reference_tol)
     best = F(reference)
-    log(f"  ours at tol 1e-10: F = {best!r}")
+    log(f"  ours at tol {reference_tol:g}: F = {best!r}")
 
     saga_runs = []
     spent = 0.0
+    max_iter = SAGA_MAX_ITER
     for tol in SAGA_TOLERANCES:
-        seconds, model = fit_saga(X, y, C, penalty, l1_ratio, tol)
+        seconds, model = fit_saga(X, y, C, penalty, l1_ratio, tol, max_iter)
         spent += seconds
         value = F(model)
         best = min(best, value)
@@ -139,18 +165,24 @@ def bench_problem(name, repeat, saga_budget, log):
         log(f"  saga tol {tol:g}: {seconds:.1f} s, {saga_runs[-1][3]} epochs, F = {value!r}")
         if value <= best * (1 + MATCH) or spent > saga_budget:
             break
+        # Cap the next run's epochs at what the rest of the budget affords (at this run's
+        # seconds per epoch): a run cut short this way reports where it got to.
+        per_epoch = seconds / max(saga_runs[-1][3], 1)
+        max_iter = max(1, int((saga_budget - spent) / per_epoch))
     target = best * (1 + MATCH)
 
     ours = None
-    for tol in OUR_TOLERANCES:
+    our_runs = []
+    for tol in tolerances:
         seconds, model = fit_ours(X, y, C, penalty, l1_ratio, tol)
         value = F(model)
+        our_runs.append((tol, seconds, value))
         log(f"  ours tol {tol:g}: {seconds:.2f} s, F = {value!r}")
         if value <= target:
             ours = (tol, model)
             break
-    if ours is None:  # pragma: no cover - the tol 1e-10 reference matched by construction
-        ours = (1e-10, reference)
+    if ours is None:  # the reference run itself matches by construction
+        ours = (reference_tol, reference)
     our_tol, our_model = ours
     our_time, our_reps = median_time(lambda: fit_ours(X, y, C, penalty, l1_ratio, our_tol), repeat)
 
@@ -167,15 +199,21 @@ def bench_problem(name, repeat, saga_budget, log):
         saga = {"tol": saga_tol, "time": saga_time, "reps": saga_reps, "epochs": epochs}
         saga["matched"] = True
     else:
-        last_tol, _, last_value, epochs = saga_runs[-1]
+        last_tol, last_time, last_value, epochs = saga_runs[-1]
         saga = {
             "tol": last_tol,
-            "time": sum(run[1] for run in saga_runs),
+            "time": last_time,
+            "total": sum(run[1] for run in saga_runs),
             "reps": 1,
             "epochs": epochs,
             "matched": False,
             "gap": (last_value - best) / abs(best),
         }
+        # The weaker comparison that is still at matched objective: how long softmaxreg takes
+        # to reach the objective SAGA ended at (its first tolerance that does).
+        reach = [run for run in our_runs if run[2] <= last_value]
+        if reach:
+            saga["ours_at_saga"] = reach[0]
     coef = our_model.coef_
     return {
         "name": name,
@@ -203,8 +241,14 @@ def bench_cv(repeat, log):
 
         def fit_theirs(penalty=penalty, ratio=ratio, solver=solver, tol=tol):
             model = LogisticRegressionCV(
-                Cs=Cs, cv=StratifiedKFold(5), l1_ratios=(ratio,), solver=solver, tol=tol,
-                max_iter=5000, scoring="accuracy", use_legacy_attributes=False,
+                Cs=Cs,
+                cv=StratifiedKFold(5),
+                l1_ratios=(ratio,),
+                solver=solver,
+                tol=tol,
+                max_iter=5000,
+                scoring="accuracy",
+                use_legacy_attributes=False,
             )
             start = time.perf_counter()
             with warnings.catch_warnings():
@@ -267,9 +311,7 @@ def format_report(problems, cv, machine, threads, repeat):
     ]
     for result in problems:
         if "skipped" in result:
-            lines.append(
-                f"| {result['name']} | - | - | - | skipped: {result['skipped']} | - | - |"
-            )
+            lines.append(f"| {result['name']} | - | - | - | skipped: {result['skipped']} | - | - |")
             continue
         ours, saga = result["ours"], result["saga"]
         our_cell = f"{ours['tol']:g}, **{ours['time']:.2f} s** ({ours['iter']} Newton it.)"
@@ -279,10 +321,17 @@ def format_report(problems, cv, machine, threads, repeat):
             speedup = f"**{saga['time'] / ours['time']:.0f}x**"
         else:
             saga_cell = (
-                f"not matched: gap {saga['gap']:.1e} after {saga['time']:.0f} s "
-                f"(tol {saga['tol']:g}, {saga['epochs']} epochs)"
+                f"not matched: its last run (tol {saga['tol']:g}, {saga['epochs']} epochs, "
+                f"{saga['time']:.0f} s; {saga['total']:.0f} s over all runs) ended "
+                f"{saga['gap']:.1e} above f*"
             )
             speedup = f"**> {saga['time'] / ours['time']:.0f}x**"
+            if "ours_at_saga" in saga:
+                tol, seconds, _ = saga["ours_at_saga"]
+                speedup += (
+                    f"; to SAGA's final objective: softmaxreg {seconds:.2f} s (tol {tol:g}, "
+                    f"1 run), {saga['time'] / seconds:.0f}x"
+                )
         lines.append(
             f"| {result['name']} {result['shape']} ({result['why']}) | {result['penalty']} | "
             f"{result['best']:.10g} | {100 * result['nnz']:.2f}% | {our_cell} | {saga_cell} | "
@@ -315,11 +364,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="digits,covertype,20news,cv")
-    parser.add_argument("--saga-budget", type=float, default=420.0)
+    parser.add_argument(
+        "--saga-budget", type=float, default=None, help="seconds per problem (default: per problem)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
+    # Load every library that brings a BLAS before limiting the threads: threadpoolctl only
+    # limits the libraries already loaded, and a 2-thread OpenBLAS on 2 busy shared cores
+    # slows matrix products down ten-fold and more (a first run of this script did that).
+    import scipy.linalg  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import softmaxreg  # noqa: F401
 
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
 
@@ -327,6 +385,9 @@ def main(argv=None) -> None:
         print(message, flush=True)
 
     with threadpool_limits(limits=args.threads, user_api="blas"):
+        threads = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+        if threads != {args.threads}:
+            raise RuntimeError(f"BLAS threads {threads} despite the limit {args.threads}")
         machine = machine_description()
         problems = [
             bench_problem(name, args.repeat, args.saga_budget, log)
