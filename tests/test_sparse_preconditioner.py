@@ -1,0 +1,170 @@
+"""The coarse-space preconditioner of Newton-CG for sparse X: its algebra checked against
+dense matrices built in the test, and the optimum it leads to against other solvers."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification
+
+from softmaxreg import SoftmaxRegression
+from softmaxreg._objective import SoftmaxObjective
+from softmaxreg._penalties import Penalty
+from softmaxreg._solvers import SOLVERS
+from softmaxreg._solvers._sparse_preconditioner import (
+    CoarseBasis,
+    coarse_space_preconditioner,
+)
+from softmaxreg._solvers.newton_cg import choose_preconditioner, newton_cg
+
+
+def _sparse_problem(n=300, d=30, K=4, density=0.25, seed=0, dtype=np.float64):
+    informative = min(10, d)
+    X, y = make_classification(
+        n,
+        d,
+        n_informative=informative,
+        n_redundant=min(4, d - informative),
+        n_classes=K,
+        random_state=seed,
+    )
+    rng = np.random.default_rng(seed)
+    # nonnegative, row-normalised and sparse, like TF-IDF
+    X = np.abs(X) * (rng.random(X.shape) < density)
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    return sp.csr_matrix(X.astype(dtype)), y
+
+
+def _objective(X, y, sample_weight=None, fit_intercept=True, C=1.0, penalty="l2"):
+    return SoftmaxObjective(
+        X, y, int(y.max()) + 1, sample_weight, fit_intercept, C, Penalty(penalty)
+    )
+
+
+def _point(objective, seed=1):
+    """A class-centred point away from the start, where probabilities differ per sample."""
+    params = np.random.default_rng(seed).normal(scale=2.0, size=objective.shape)
+    return (params - params.mean(axis=0)).astype(objective.dtype)
+
+
+def _dense_matrix(apply, shape):
+    """Matrix [Kp, Kp] of a linear map of [K, p] arrays, column by column."""
+    size = shape[0] * shape[1]
+    columns = [apply(np.eye(size)[i].reshape(shape)).ravel() for i in range(size)]
+    return np.array(columns).T
+
+
+def _centred_basis(shape):
+    """Orthonormal basis [Kp, (K-1)p] of the class-centred [K, p] arrays."""
+    K, p = shape
+    centring = np.kron(np.eye(K) - 1.0 / K, np.eye(p))
+    values, vectors = np.linalg.eigh(centring)
+    return vectors[:, values > 0.5]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"sample_weight": "random"}, {"fit_intercept": False}, {"penalty": None}],
+    ids=["plain", "weighted", "no-intercept", "unpenalised"],
+)
+def test_preconditioner_is_spd_and_its_norm_is_its_inverse(options):
+    X, y = _sparse_problem()
+    options = dict(options)
+    if options.get("sample_weight") == "random":
+        options["sample_weight"] = np.random.default_rng(2).uniform(0.2, 3.0, len(y))
+    objective = _objective(X, y, **options)
+    _, _, hessp = objective.loss_gradient_hessp(_point(objective))
+    preconditioner = coarse_space_preconditioner(objective, hessp)
+    shape = objective.shape
+
+    # solve, restricted to class-centred arrays, is symmetric positive definite
+    N = _dense_matrix(preconditioner.solve, shape)
+    B = _centred_basis(shape)
+    N_centred = B.T @ N @ B
+    np.testing.assert_allclose(N_centred, N_centred.T, atol=1e-10 * np.abs(N_centred).max())
+    assert np.linalg.eigvalsh(N_centred).min() > 0
+
+    # the metric M of ``norm`` (recovered by polarisation) is the inverse of the
+    # uncentred map whose centred image ``solve`` returns: solve(M v) = centred v
+    size = shape[0] * shape[1]
+    eye = np.eye(size)
+    squares = np.array([preconditioner.norm(e.reshape(shape)) ** 2 for e in eye])
+    M = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+            both = preconditioner.norm((eye[i] + eye[j]).reshape(shape)) ** 2
+            M[i, j] = M[j, i] = 0.5 * (both - squares[i] - squares[j])
+    assert np.linalg.eigvalsh(M).min() > 0
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=shape)
+    solved = preconditioner.solve((M @ v.ravel()).reshape(shape))
+    np.testing.assert_allclose(solved, v - v.mean(axis=0), rtol=1e-7, atol=1e-7)
+
+
+def test_metric_is_the_exact_hessian_on_the_coarse_space():
+    X, y = _sparse_problem(K=5)
+    objective = _objective(X, y)
+    _, _, hessp = objective.loss_gradient_hessp(_point(objective))
+    preconditioner = coarse_space_preconditioner(objective, hessp)
+    features = CoarseBasis.of(objective).features  # [p, m]
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        classes = rng.normal(size=(objective.shape[0], features.shape[1]))
+        step = (classes - classes.mean(axis=0)) @ features.T  # in U kron F, centred
+        curvature = float(np.vdot(step, hessp(step)))
+        assert preconditioner.norm(step) ** 2 == pytest.approx(curvature, rel=1e-9)
+
+
+def test_basis_holds_the_leading_singular_vectors_and_the_intercept():
+    X, _ = _sparse_problem(n=400, d=50)
+    basis = CoarseBasis(X, fit_intercept=True, rank=3)
+    features = basis.features
+    assert features.shape == (51, 4)
+    np.testing.assert_allclose(features.T @ features, np.eye(4), atol=1e-10)
+    np.testing.assert_array_equal(features[-1], [0, 0, 0, 1])
+    leading = np.linalg.svd(X.toarray(), full_matrices=False)[2][:3]  # [3, d]
+    captured = np.linalg.norm(leading @ features[:-1, :3], axis=1)
+    assert captured.min() > 0.99
+    np.testing.assert_allclose(basis.scores[:, :3], X @ features[:-1, :3], atol=1e-12)
+    assert np.all(basis.scores[:, 3] == 1)
+
+
+def test_auto_chooses_it_for_sparse_x_only():
+    X, y = _sparse_problem()
+    assert choose_preconditioner(_objective(X, y)) == "coarse-space"
+    assert choose_preconditioner(_objective(X.toarray(), y)) != "coarse-space"
+
+
+@pytest.mark.parametrize(
+    "case", ["plain", "weighted", "no-intercept", "binary", "float32", "narrow"]
+)
+def test_newton_cg_reaches_the_optimum_of_other_solvers(case):
+    X, y = _sparse_problem(
+        K=2 if case == "binary" else 4,
+        d=3 if case == "narrow" else 30,
+        dtype=np.float32 if case == "float32" else np.float64,
+    )
+    sample_weight = None
+    if case == "weighted":
+        sample_weight = np.random.default_rng(5).uniform(0.1, 3.0, len(y))
+    fit_intercept = case != "no-intercept"
+    objective = _objective(X, y, sample_weight, fit_intercept, C=10.0)
+    tol = 1e-5 if case == "float32" else 1e-10
+    result = newton_cg(objective, objective.initial_params(), tol=tol, preconditioner="auto")
+    assert result.converged
+    assert result.params.dtype == X.dtype
+    objective64 = _objective(X.astype(np.float64), y, sample_weight, fit_intercept, C=10.0)
+    for name in ("newton-cholesky", "lbfgs"):
+        reference = SOLVERS[name][0](
+            objective64, objective64.initial_params(), tol=1e-10, max_iter=5000
+        )
+        value = objective64.value(result.params.astype(np.float64))
+        bound = 1e-6 if case == "float32" else 1e-8
+        assert abs(value - reference.objective) / abs(reference.objective) <= bound, name
+
+
+def test_estimator_on_csr_matches_dense_fit():
+    X, y = _sparse_problem(n=500, d=40, K=3)
+    sparse_fit = SoftmaxRegression(C=5.0, tol=1e-9).fit(X, y)
+    dense_fit = SoftmaxRegression(C=5.0, tol=1e-9).fit(X.toarray(), y)
+    np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, rtol=1e-6, atol=1e-7)
