@@ -58,7 +58,7 @@ class CoarseBasis:
 
     Attributes
     ----------
-    features : ndarray of shape (p, m), float64
+    features : ndarray of shape (p, m), float64, Fortran order (for the in-place BLAS update)
         ``F``: orthonormal columns, the singular vectors (zero in the intercept slot) and,
         when the intercept is fitted, the intercept's unit vector.
     scores : ndarray of shape (n, m), float64
@@ -68,9 +68,6 @@ class CoarseBasis:
     squared : CSR matrix of shape (n, d), float32
         ``X`` with squared values (shares X's index arrays). float32: the diagonal only
         scales the preconditioner, and the product costs half of float64's.
-    feature_products : ndarray of shape (p, m * m)
-        Row-wise outer products ``F_j F_j^T``, flattened: ``D_k @ feature_products`` gives
-        ``F^T diag(D_k) F`` for every class in one matrix product.
     score_products : ndarray of shape (n, m * m)
         Row-wise outer products ``z_i z_i^T``, flattened, for the same reason.
     """
@@ -87,14 +84,12 @@ class CoarseBasis:
         if fit_intercept:
             features[d, r] = 1.0
             scores[:, r] = 1.0
-        self.features = features
+        self.features = np.asfortranarray(features)
         self.scores = scores
         self.ridge_gram = features[:d].T @ features[:d]
         self.squared = sp.csr_matrix(
             (np.square(X.data, dtype=np.float32), X.indices, X.indptr), shape=X.shape
         )
-        self.features_fortran = np.asfortranarray(features)
-        self.feature_products = _row_outer_products(features)
         self.score_products = _row_outer_products(scores)
 
     @classmethod
@@ -134,6 +129,22 @@ def _row_outer_products(matrix: np.ndarray) -> np.ndarray:
     return (matrix[:, :, None] * matrix[:, None, :]).reshape(r, m * m)
 
 
+def _weighted_feature_grams(weights: np.ndarray, features: np.ndarray, chunk: int = 8192):
+    """``F^T diag(w_k) F`` [K, m, m] for every row ``w_k`` of ``weights`` [K, p].
+
+    One matrix product with the row-wise outer products of F, by row chunks: holding them
+    all would cost ``p m^2`` numbers (11 MB on 20 Newsgroups) for the whole fit.
+    """
+    K, p = weights.shape
+    m = features.shape[1]
+    grams = np.zeros((K, m * m))
+    for start in range(0, p, chunk):
+        grams += weights[:, start : start + chunk] @ _row_outer_products(
+            features[start : start + chunk]
+        )
+    return grams.reshape(K, m, m)
+
+
 def _centred_class_basis(n_classes: int) -> np.ndarray:
     """Orthonormal basis [K, K-1] of the vectors whose entries sum to zero."""
     centring = np.eye(n_classes) - 1.0 / n_classes
@@ -163,7 +174,6 @@ class CoarseSpacePreconditioner:
         floor = 1e-8 * max(float(diagonal.max()), 1e-30)
         self.metric = np.maximum(diagonal, floor)
         self.features = basis.features
-        self._features_fortran = basis.features_fortran
         self.class_basis = _centred_class_basis(K)
         m = self.features.shape[1]
         size = (K - 1) * m
@@ -171,7 +181,7 @@ class CoarseSpacePreconditioner:
         hessian /= weight_sum
         hessian += l2_strength * np.kron(np.eye(K - 1), basis.ridge_gram)
         # G = Q^T D Q: per class F^T D_k F, then mixed by U kron I
-        class_grams = (self.metric @ basis.feature_products).reshape(K, m, m)
+        class_grams = _weighted_feature_grams(self.metric, self.features)
         diag_gram = _mix_classes(self.class_basis, class_grams)
         self._shape = (K - 1, m)
         self._hessian_factor = _factor(hessian)
@@ -197,7 +207,7 @@ class CoarseSpacePreconditioner:
         # step += (U c) F^T in place: one BLAS call instead of a temporary [K, p] array
         scipy.linalg.blas.dgemm(
             1.0,
-            self._features_fortran,
+            self.features,
             self.class_basis @ correction.reshape(self._shape),
             beta=1.0,
             c=step.T,
