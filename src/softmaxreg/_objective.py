@@ -113,9 +113,20 @@ class SoftmaxObjective:
             self._feature_gram = gram / self.weight_sum
         return self._feature_gram
 
-    def hessian(self, params) -> np.ndarray:
-        """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order."""
-        H = _loss.hessian(*self._data_args(), params, self.sample_weight, self.fit_intercept)
+    def hessian(self, params, rows=None, row_weight=None) -> np.ndarray:
+        """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order.
+
+        With ``rows`` (indices [m]) and ``row_weight`` [m], an estimate from those rows only:
+        each sampled row's term is multiplied by its ``row_weight`` (the inverse of its
+        inclusion probability makes the estimate unbiased). In-memory X only.
+        """
+        X, y = self._data_args()
+        sample_weight = self.sample_weight
+        if rows is not None:
+            X, y = X[rows], y[rows]
+            base = 1.0 if sample_weight is None else sample_weight[rows]
+            sample_weight = (base * row_weight).astype(self.dtype, copy=False)
+        H = _loss.hessian(X, y, params, sample_weight, self.fit_intercept)
         H /= self.weight_sum
         if self.l2_strength:
             ridge = np.zeros(self.shape, dtype=H.dtype)
@@ -174,6 +185,10 @@ class ScaledHessian:
     def curvature_gram(self):
         """Curvature-weighted feature second moment [p, p] and its total weight."""
         return self._data.curvature_gram()
+
+    def row_curvature(self) -> np.ndarray:
+        """Curvature each sample carries, ``s_i sum_k p_ik (1 - p_ik)`` [n] (unscaled)."""
+        return self._data.row_curvature()
 
     def diagonal(self) -> np.ndarray:
         diag = self._data.diagonal() * self._scale
