@@ -31,6 +31,7 @@ note in the table, when it is absent; digits ships with scikit-learn. The table 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -89,7 +90,7 @@ PROBLEMS = {
         "C=10; the L1 optimum keeps < 0.5% at any C tried",
         1e-9,
         (1e-7, 1e-8),
-        300.0,
+        700.0,
     ),
 }
 
@@ -199,7 +200,10 @@ def bench_problem(name, repeat, saga_budget, log):
         saga = {"tol": saga_tol, "time": saga_time, "reps": saga_reps, "epochs": epochs}
         saga["matched"] = True
     else:
-        last_tol, last_time, last_value, epochs = saga_runs[-1]
+        # The most accurate SAGA run (a run cut short by the budget can end less accurate
+        # than an earlier, longer one): SAGA needs more than its time to match, so the
+        # speed-up reported from it is a lower bound.
+        last_tol, last_time, last_value, epochs = min(saga_runs, key=lambda run: run[2])
         saga = {
             "tol": last_tol,
             "time": last_time,
@@ -291,14 +295,20 @@ def bench_cv(repeat, log):
     return {"grid": Cs, "shape": f"{X.shape[0]:,} x {X.shape[1]}, K=10", "rows": rows}
 
 
-def format_report(problems, cv, machine, threads, repeat):
+def _setting(machine, threads, repeat, load):
+    return (
+        f"Machine: {machine}. BLAS limited to {threads} thread(s) for both libraries; all in "
+        "one process (`python benchmarks/sparse_bench.py`). Times are medians of "
+        f"{repeat} runs unless marked (1 run). Load average (1 min) of the 2-core machine "
+        f"before and after: {load[0]:.2f}, {load[1]:.2f}."
+    )
+
+
+def format_problems(problems, machine, threads, repeat, load):
     lines = [
         "## Sparse penalties: prox-newton vs scikit-learn's SAGA",
         "",
-        f"Machine: {machine}. BLAS limited to {threads} thread(s) for both libraries; all in "
-        "one process (`python benchmarks/sparse_bench.py`). Times are medians of "
-        f"{repeat} runs unless marked (1 run); other engineers ran tests on the same 2 cores "
-        "while this ran, so expect noise of tens of percent.",
+        _setting(machine, threads, repeat, load),
         "",
         f"Matched objective: each solver's first tolerance reaching within {MATCH:g} relative "
         "of the best objective `f*` anyone found (`F = f / (C n)` shown). SAGA runs from "
@@ -321,7 +331,8 @@ def format_report(problems, cv, machine, threads, repeat):
             speedup = f"**{saga['time'] / ours['time']:.0f}x**"
         else:
             saga_cell = (
-                f"not matched: its last run (tol {saga['tol']:g}, {saga['epochs']} epochs, "
+                f"not matched: its most accurate run (tol {saga['tol']:g}, "
+                f"{saga['epochs']} epochs, "
                 f"{saga['time']:.0f} s; {saga['total']:.0f} s over all runs) ended "
                 f"{saga['gap']:.1e} above f*"
             )
@@ -337,26 +348,32 @@ def format_report(problems, cv, machine, threads, repeat):
             f"{result['best']:.10g} | {100 * result['nnz']:.2f}% | {our_cell} | {saga_cell} | "
             f"{speedup} |"
         )
-    if cv is not None:
-        lines += [
-            "",
-            f"`SoftmaxRegressionCV` vs `LogisticRegressionCV` on digits ({cv['shape']}), "
-            f"Cs = logspace(-2, 2, {len(cv['grid'])}), 5 stratified folds, accuracy; softmaxreg "
-            "at its default tol:",
-            "",
-            "| penalty | scikit-learn solver | softmaxreg: time, C_, best mean score | "
-            "scikit-learn: time, C_, best mean score | C_ grid steps apart | max mean-score "
-            "gap | speed-up |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in cv["rows"]:
-            mine, theirs = row["ours"], row["theirs"]
-            reps = "" if theirs[1] > 1 else " (1 run)"
-            lines.append(
-                f"| {row['penalty']} | {row['solver']} | **{mine[0]:.2f} s**, {mine[2]:g}, "
-                f"{mine[3]:.4f} | {theirs[0]:.1f} s{reps}, {theirs[2]:g}, {theirs[3]:.4f} | "
-                f"{row['steps']} | {row['gap']:.4f} | **{theirs[0] / mine[0]:.0f}x** |"
-            )
+    return "\n".join(lines) + "\n"
+
+
+def format_cv(cv, machine, threads, repeat, load):
+    lines = [
+        "## Cross-validation: SoftmaxRegressionCV vs LogisticRegressionCV",
+        "",
+        _setting(machine, threads, repeat, load),
+        "",
+        f"`SoftmaxRegressionCV` vs `LogisticRegressionCV` on digits ({cv['shape']}), "
+        f"Cs = logspace(-2, 2, {len(cv['grid'])}), 5 stratified folds, accuracy; softmaxreg "
+        "at its default tol:",
+        "",
+        "| penalty | scikit-learn solver | softmaxreg: time, C_, best mean score | "
+        "scikit-learn: time, C_, best mean score | C_ grid steps apart | max mean-score "
+        "gap | speed-up |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in cv["rows"]:
+        mine, theirs = row["ours"], row["theirs"]
+        reps = "" if theirs[1] > 1 else " (1 run)"
+        lines.append(
+            f"| {row['penalty']} | {row['solver']} | **{mine[0]:.2f} s**, {mine[2]:g}, "
+            f"{mine[3]:.4f} | {theirs[0]:.1f} s{reps}, {theirs[2]:g}, {theirs[3]:.4f} | "
+            f"{row['steps']} | {row['gap']:.4f} | **{theirs[0] / mine[0]:.0f}x** |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -384,6 +401,7 @@ def main(argv=None) -> None:
     def log(message):
         print(message, flush=True)
 
+    load_before = os.getloadavg()[0]
     with threadpool_limits(limits=args.threads, user_api="blas"):
         threads = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
         if threads != {args.threads}:
@@ -395,10 +413,19 @@ def main(argv=None) -> None:
             if name in wanted
         ]
         cv = bench_cv(args.repeat, log) if "cv" in wanted else None
-    report = format_report(problems, cv, machine, args.threads, args.repeat)
-    print(report)
-    if not args.no_write:
-        write_section("sparse", report)
+    load = (load_before, os.getloadavg()[0])
+    # Two sections, so that either part can be re-run alone without dropping the other.
+    sections = []
+    if problems:
+        sections.append(
+            ("sparse", format_problems(problems, machine, args.threads, args.repeat, load))
+        )
+    if cv is not None:
+        sections.append(("sparse-cv", format_cv(cv, machine, args.threads, args.repeat, load)))
+    for name, body in sections:
+        print(body)
+        if not args.no_write:
+            write_section(name, body)
 
 
 if __name__ == "__main__":
