@@ -19,7 +19,9 @@ def _data(dtype, weighted, n=1000, d=6, K=4, seed=0):
     return X, y, sample_weight, params, direction
 
 
-def _passes(X, y, sample_weight, params, direction, fit_intercept):
+def _passes(X, y, sample_weight, params, direction, fit_intercept, params_dtype=None):
+    if params_dtype is not None:  # e.g. prox-newton's float64 iterates on float32 X
+        params, direction = params.astype(params_dtype), direction.astype(params_dtype)
     if not fit_intercept:
         params, direction = params[:, :-1].copy(), direction[:, :-1].copy()
     value, gradient = _loss.loss_gradient(X, y, params, sample_weight, fit_intercept)
@@ -29,20 +31,24 @@ def _passes(X, y, sample_weight, params, direction, fit_intercept):
     return value, gradient, hessp.proba, hessp(direction)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "dtype, params_dtype", [(np.float64, None), (np.float32, None), (np.float32, np.float64)]
+)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_blocked_passes_equal_whole_matrix_passes(monkeypatch, dtype, weighted, fit_intercept):
+def test_blocked_passes_equal_whole_matrix_passes(
+    monkeypatch, dtype, params_dtype, weighted, fit_intercept
+):
     data = _data(dtype, weighted)
     monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 2)  # whole-matrix products
     assert _loss._row_blocks(data[0], 7) is None
-    whole = _passes(*data, fit_intercept)
+    whole = _passes(*data, fit_intercept, params_dtype)
     monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1)
     monkeypatch.setattr(_loss, "_BLOCK_NUMBERS", 7 * 300)  # blocks of 300 rows: 4 blocks
     blocks = _loss._row_blocks(data[0], 7)
     assert [b.stop - b.start for b in blocks] == [300, 300, 300, 100]
-    blocked = _passes(*data, fit_intercept)
-    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    blocked = _passes(*data, fit_intercept, params_dtype)
+    rtol = 1e-12 if (params_dtype or dtype) == np.float64 else 2e-5
     for got, expected in zip(blocked, whole, strict=True):
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
         assert np.asarray(got).dtype == np.asarray(expected).dtype

@@ -274,8 +274,10 @@ def _loss_gradient_proba(X, y, params, sample_weight, fit_intercept, keep_proba:
         residual = _gradient_residual(proba, y, sample_weight)
         return value, _residual_to_gradient(X, residual, fit_intercept), kept
     value = 0.0
-    gradient = np.zeros(params.shape, dtype=X.dtype)
-    kept = np.empty((X.shape[0], params.shape[0]), dtype=X.dtype) if keep_proba else None
+    # the dtype the whole-matrix pass has: float64 params on float32 X compute in float64
+    dtype = np.result_type(X.dtype, params.dtype)
+    gradient = np.zeros(params.shape, dtype=dtype)
+    kept = np.empty((X.shape[0], params.shape[0]), dtype=dtype) if keep_proba else None
     for rows in blocks:
         X_block, y_block = X[rows], y[rows]
         weight = None if sample_weight is None else sample_weight[rows]
@@ -309,7 +311,7 @@ class HessianProduct:
         blocks = _row_blocks(self.X, max(direction.shape))
         if blocks is None:
             return self._product(self.X, self.proba, self.sample_weight, direction)
-        total = np.zeros(direction.shape, dtype=self.proba.dtype)
+        total = np.zeros(direction.shape, dtype=np.result_type(self.X.dtype, self.proba.dtype))
         for rows in blocks:
             weight = None if self.sample_weight is None else self.sample_weight[rows]
             total += self._product(self.X[rows], self.proba[rows], weight, direction)
