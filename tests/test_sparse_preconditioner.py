@@ -171,3 +171,26 @@ def test_estimator_on_csr_matches_dense_fit():
     dense_fit = SoftmaxRegression(C=5.0, tol=1e-9).fit(X.toarray(), y)
     np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, rtol=1e-6, atol=1e-7)
+
+
+def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(monkeypatch):
+    from softmaxreg import _loss
+
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 60, density=0.1, format="csr", random_state=1, dtype=np.float64)
+    y = rng.integers(0, 4, 400)
+    dtypes = []
+    original = _loss.HessianProduct.__call__
+
+    def spy(self, direction):
+        dtypes.append(self.proba.dtype)
+        return original(self, direction)
+
+    monkeypatch.setattr(_loss.HessianProduct, "__call__", spy)
+    objective = SoftmaxObjective(X, y, 4, None, True, 100.0, Penalty("l2"))
+    result = newton_cg(objective, objective.initial_params(), tol=1e-10)
+    assert result.converged and result.params.dtype == np.float64
+    assert dtypes and set(dtypes) == {np.dtype(np.float32)}
+    dense = SoftmaxObjective(X.toarray(), y, 4, None, True, 100.0, Penalty("l2"))
+    reference = SOLVERS["newton-cholesky"][0](dense, dense.initial_params(), tol=1e-12)
+    assert result.objective == pytest.approx(reference.objective, rel=1e-12)

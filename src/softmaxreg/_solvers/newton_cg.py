@@ -166,7 +166,17 @@ def newton_cg(
     SolverResult
     """
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
-    value, gradient, hessp = objective.loss_gradient_hessp(params)
+    # float64 CSR: Hessian-vector products in float32 (see ScaledHessian.float32_products)
+    X = getattr(objective, "X", None)
+    float32_products = sp.issparse(X) and X.dtype == np.float64
+
+    def evaluate(point):
+        value, gradient, hessp = objective.loss_gradient_hessp(point)
+        if float32_products and hasattr(hessp, "float32_products"):
+            hessp.float32_products()
+        return value, gradient, hessp
+
+    value, gradient, hessp = evaluate(params)
     gradient_norm = max_abs(gradient)
     n_passes = 1.0
     kind = choose_preconditioner(objective) if preconditioner == "auto" else preconditioner
@@ -178,7 +188,6 @@ def newton_cg(
     radius = None
     max_cg = max(10, params.size)
     can_form_hessian = hasattr(objective, "hessian") and params.size <= HESSIAN_MAX_PARAMS
-    X = getattr(objective, "X", None)
     # In-memory dense X: the preconditioner's Hessian comes from a curvature-weighted sample
     # of rows; its cost in passes (2 n K p each) is that of forming (m/2 (Kp)^2) and
     # factoring ((Kp)^3 / 3) it.
@@ -231,7 +240,7 @@ def newton_cg(
         n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
         step_length = metric.norm(step)
         candidate = params + step.astype(params.dtype)
-        cand_value, cand_gradient, cand_hessp = objective.loss_gradient_hessp(candidate)
+        cand_value, cand_gradient, cand_hessp = evaluate(candidate)
         n_passes += 1
         actual = value - cand_value
         ratio = actual / predicted if predicted > 0 else -1.0
