@@ -131,7 +131,12 @@ def test_objective_equals_saga(wine, penalty, l1_ratio, C):
     """scikit-learn's SAGA run to a tight tolerance reaches the same objective and zeros."""
     X, y = wine
     saga = LogisticRegression(
-        C=C, l1_ratio=_ratio(penalty, l1_ratio), solver="saga", tol=1e-12, max_iter=100_000
+        C=C,
+        l1_ratio=_ratio(penalty, l1_ratio),
+        solver="saga",
+        tol=1e-12,
+        max_iter=100_000,
+        random_state=0,
     ).fit(X, y)
     ours = SoftmaxRegression(C=C, penalty=penalty, l1_ratio=l1_ratio, tol=1e-10).fit(X, y)
     f_saga = objective(X, y, saga.coef_, saga.intercept_, C, penalty, l1_ratio)
