@@ -194,3 +194,49 @@ def test_sampled_hessian_is_an_unbiased_estimate_of_the_hessian():
     spread = np.std(draws, axis=0) / np.sqrt(len(draws))
     assert np.all(np.abs(mean - exact) <= 5 * spread + 1e-12)
     assert np.linalg.norm(draws[0] - exact) > 1e-3 * np.linalg.norm(exact)  # it is a sample
+
+
+@pytest.mark.parametrize("kind", ["weighted-kronecker", "hessian", "coarse-space", "diagonal"])
+def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
+    """Steihaug tracks ||z||_M by recurrences, M the inverse of what ``solve`` applies on
+    class-centred vectors: checked against M formed densely in the test. A step cut by the
+    trust region has ||z||_M = radius; an interior step decreases the model as predicted."""
+    from softmaxreg._solvers._preconditioners import DiagonalPreconditioner, HessianPreconditioner
+    from softmaxreg._solvers._sparse_preconditioner import coarse_space_preconditioner
+    from softmaxreg._solvers.newton_cg import _make_preconditioner, _steihaug
+
+    X, y, _ = _problem("sparse" if kind == "coarse-space" else "dense")
+    objective = SoftmaxObjective(X, y, 4, None, True, 10.0, Penalty("l2"))
+    params = np.random.default_rng(0).standard_normal(objective.shape) * 0.1
+    params -= params.mean(axis=0)
+    _, gradient, hessp = objective.loss_gradient_hessp(params)
+    if kind == "hessian":
+        metric = HessianPreconditioner(objective.hessian(params * 0.5), objective.shape)
+    elif kind == "coarse-space":
+        metric = coarse_space_preconditioner(objective, hessp)
+    elif kind == "diagonal":
+        metric = DiagonalPreconditioner(hessp.diagonal())
+    else:
+        metric = _make_preconditioner(objective, hessp, kind, None)
+    # M on the centred subspace: the inverse of [solve(e_j)] restricted to it
+    K, p = objective.shape
+    basis = np.linalg.qr(np.kron(np.eye(K) - 1.0 / K, np.eye(p)))[0][:, : (K - 1) * p]
+    applied = np.column_stack(
+        [metric.solve(column.reshape(K, p)).ravel() for column in basis.T]
+    )
+    inverse = basis.T @ applied
+    M_centred = np.linalg.inv(0.5 * (inverse + inverse.T))
+
+    def m_norm(step):
+        coords = basis.T @ step.ravel()
+        return float(np.sqrt(coords @ M_centred @ coords))
+
+    full, length, predicted, _, on_boundary = _steihaug(gradient, hessp, metric, 1e6, 1e-10, 200)
+    assert not on_boundary
+    assert length == pytest.approx(m_norm(full), rel=1e-6)
+    model = float(np.vdot(gradient, full)) + 0.5 * float(np.vdot(full, hessp(full)))
+    assert predicted == pytest.approx(-model, rel=1e-9)
+    radius = 0.3 * length
+    step, length, _, _, on_boundary = _steihaug(gradient, hessp, metric, radius, 1e-10, 200)
+    assert on_boundary and length == radius
+    assert m_norm(step) == pytest.approx(radius, rel=1e-6)

@@ -49,19 +49,18 @@ _ACCEPT = 1e-4  # accept a step when actual / predicted decrease exceeds this
 _SHRINK, _GROW = 0.25, 0.75
 
 
-def _boundary_step(z, d, preconditioner, radius):
-    """``tau >= 0`` with ``||z + tau d||_M = radius``."""
-    zz = preconditioner.norm(z) ** 2
-    dd = preconditioner.norm(d) ** 2
-    zd = 0.5 * (preconditioner.norm(z + d) ** 2 - zz - dd)
-    return (-zd + np.sqrt(max(zd * zd - dd * (zz - radius**2), 0.0))) / dd
-
-
 def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     """Approximately minimise ``g.z + z.H z / 2`` subject to ``||z||_M <= radius``.
 
-    Returns the step ``z``, the predicted decrease ``-(g.z + z.H z / 2)``, the number of
-    Hessian-vector products used and whether the step reached the boundary.
+    ``M`` is the inverse of the operator ``preconditioner.solve`` applies (on class-centred
+    vectors, where it is positive definite). ``<z, z>_M``, ``<z, d>_M`` and ``<d, d>_M``
+    follow from the CG scalars by the recurrences of Conn, Gould & Toint (Trust-Region
+    Methods, 2000, section 7.5.1), so no norm is evaluated. Vectors are updated in place: on
+    wide problems (K x d = 1e6) a vector operation costs about a millisecond.
+
+    Returns the step ``z``, its length ``||z||_M``, the predicted decrease
+    ``-(g.z + z.H z / 2)``, the number of Hessian-vector products used and whether the step
+    reached the boundary.
     """
     z = np.zeros_like(gradient)
     hz = np.zeros_like(gradient)
@@ -69,6 +68,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     y = preconditioner.solve(r)
     d = -y
     ry = float(np.vdot(r, y))
+    zz, zd, dd = 0.0, 0.0, ry  # <z,z>_M, <z,d>_M, <d,d>_M (d = -M^{-1} r)
     stop = forcing * float(np.linalg.norm(gradient))
     n_products = 0
     on_boundary = False
@@ -76,26 +76,30 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
         hd = hessp(d)
         n_products += 1
         curvature = float(np.vdot(d, hd))
-        if curvature <= 0:
-            tau = _boundary_step(z, d, preconditioner, radius)
-            z, hz, on_boundary = z + tau * d, hz + tau * hd, True
+        alpha = ry / curvature if curvature > 0 else 0.0
+        if curvature <= 0 or zz + 2 * alpha * zd + alpha * alpha * dd >= radius**2:
+            tau = (-zd + np.sqrt(max(zd * zd - dd * (zz - radius**2), 0.0))) / dd
+            z += tau * d
+            hz += tau * hd
+            zz, on_boundary = radius**2, True
             break
-        alpha = ry / curvature
-        z_next = z + alpha * d
-        if preconditioner.norm(z_next) >= radius:
-            tau = _boundary_step(z, d, preconditioner, radius)
-            z, hz, on_boundary = z + tau * d, hz + tau * hd, True
-            break
-        z, hz = z_next, hz + alpha * hd
-        r = r + alpha * hd
+        zz += 2 * alpha * zd + alpha * alpha * dd
+        z += alpha * d
+        hd *= alpha
+        hz += hd
+        r += hd
         if np.linalg.norm(r) <= stop:
             break
         y = preconditioner.solve(r)
         ry_next = float(np.vdot(r, y))
-        d = -y + (ry_next / ry) * d
+        beta = ry_next / ry
+        zd = beta * (zd + alpha * dd)
+        dd = ry_next + beta * beta * dd
+        d *= beta
+        d -= y
         ry = ry_next
     predicted = -(float(np.vdot(gradient, z)) + 0.5 * float(np.vdot(z, hz)))
-    return z, predicted, n_products, on_boundary
+    return z, float(np.sqrt(max(zz, 0.0))), predicted, n_products, on_boundary
 
 
 def _row_norms_squared(objective) -> np.ndarray:
@@ -231,14 +235,13 @@ def newton_cg(
                 n_passes += params.shape[1] / (2.0 * params.shape[0])
         if radius is None or metric is exact and exact is not previous_metric:
             # first radius, and after a change of metric: a preconditioned gradient step
-            radius = max(1.0, metric.norm(metric.solve(gradient)))
+            radius = max(1.0, np.sqrt(max(float(np.vdot(gradient, metric.solve(gradient))), 0.0)))
         previous_metric = metric
         forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
-        step, predicted, n_products, on_boundary = _steihaug(
+        step, step_length, predicted, n_products, on_boundary = _steihaug(
             gradient, hessp, metric, radius, forcing, max_cg
         )
         n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
-        step_length = metric.norm(step)
         candidate = params + step.astype(params.dtype)
         cand_value, cand_gradient, cand_hessp = evaluate(candidate)
         n_passes += 1
