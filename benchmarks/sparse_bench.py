@@ -301,6 +301,11 @@ def bench_cv(repeat, log):
     return {"grid": Cs, "shape": f"{X.shape[0]:,} x {X.shape[1]}, K=10", "rows": rows}
 
 
+def _times(ratio: float) -> str:
+    """A speed-up as "12x", or "0.86x" below 10 (so that a slow-down does not read "1x")."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
 def _setting(machine, threads, repeat, load):
     return (
         f"Machine: {machine}. BLAS limited to {threads} thread(s) for both libraries; all in "
@@ -335,7 +340,7 @@ def format_problems(problems, machine, threads, repeat, load):
         reps = "" if saga["reps"] > 1 else " (1 run)"
         if saga["matched"]:
             saga_cell = f"{saga['tol']:g}, {saga['epochs']}, {saga['time']:.1f} s{reps}"
-            speedup = f"**{saga['time'] / ours['time']:.0f}x**"
+            speedup = f"**{_times(saga['time'] / ours['time'])}**"
         else:
             saga_cell = (
                 f"not matched: its most accurate run (tol {saga['tol']:g}, "
@@ -343,12 +348,12 @@ def format_problems(problems, machine, threads, repeat, load):
                 f"{saga['time']:.0f} s; {saga['total']:.0f} s over all runs) ended "
                 f"{saga['gap']:.1e} above f*"
             )
-            speedup = f"**> {saga['time'] / ours['time']:.0f}x**"
+            speedup = f"**> {_times(saga['time'] / ours['time'])}**"
             if "ours_at_saga" in saga:
                 tol, seconds, _ = saga["ours_at_saga"]
                 speedup += (
                     f"; to SAGA's final objective: softmaxreg {seconds:.2f} s (tol {tol:g}, "
-                    f"1 run), {saga['time'] / seconds:.0f}x"
+                    f"1 run), {_times(saga['time'] / seconds)}"
                 )
         lines.append(
             f"| {result['name']} {result['shape']} ({result['why']}) | {result['penalty']} | "
@@ -379,7 +384,7 @@ def format_cv(cv, machine, threads, repeat, load):
         lines.append(
             f"| {row['penalty']} | {row['solver']} | **{mine[0]:.2f} s**, {mine[2]:g}, "
             f"{mine[3]:.4f} | {theirs[0]:.1f} s{reps}, {theirs[2]:g}, {theirs[3]:.4f} | "
-            f"{row['steps']} | {row['gap']:.4f} | **{theirs[0] / mine[0]:.0f}x** |"
+            f"{row['steps']} | {row['gap']:.4f} | **{_times(theirs[0] / mine[0])}** |"
         )
     return "\n".join(lines) + "\n"
 
