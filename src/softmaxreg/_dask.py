@@ -285,12 +285,7 @@ class DaskSoftmaxObjective(SoftmaxObjective):
 
     def hessian(self, params) -> np.ndarray:
         params = np.ascontiguousarray(params, dtype=self.dtype)
-        H = self._reduce_data(_hessian, params, self.fit_intercept) / self.weight_sum
-        if self.l2_strength:
-            ridge = np.zeros(self.shape, dtype=H.dtype)
-            self._coef(ridge)[...] = self.l2_strength
-            H[np.diag_indices_from(H)] += ridge.ravel()
-        return H
+        return self._scaled_hessian(self._reduce_data(_hessian, params, self.fit_intercept))
 
     def hessian_diagonal(self, params) -> np.ndarray:
         return self.loss_gradient_hessp(params)[2].diagonal()

@@ -141,12 +141,16 @@ class SoftmaxObjective:
             base = 1.0 if sample_weight is None else sample_weight[rows]
             sample_weight = (base * row_weight).astype(self.dtype, copy=False)
         H = _loss.hessian(X, y, params, sample_weight, self.fit_intercept)
-        H /= self.weight_sum
+        return self._scaled_hessian(H)
+
+    def _scaled_hessian(self, data_hessian: np.ndarray) -> np.ndarray:
+        """``data_hessian / S`` plus the ridge on the coefficients' diagonal (in place)."""
+        data_hessian /= self.weight_sum
         if self.l2_strength:
-            ridge = np.zeros(self.shape, dtype=H.dtype)
+            ridge = np.zeros(self.shape, dtype=data_hessian.dtype)
             self._coef(ridge)[...] = self.l2_strength
-            H[np.diag_indices_from(H)] += ridge.ravel()
-        return H
+            data_hessian[np.diag_indices_from(data_hessian)] += ridge.ravel()
+        return data_hessian
 
     def hessian_diagonal(self, params) -> np.ndarray:
         """Diagonal of the Hessian of ``F_smooth``, [K, p]."""
