@@ -175,3 +175,17 @@ def test_bad_parameters(wine, kwargs, error, message):
     X, y = wine
     with pytest.raises(error, match=message):
         SoftmaxRegressionCV(**kwargs).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("one class", "SoftmaxRegressionCV needs samples of at least 2 classes"),
+        ("continuous", "Unknown label type"),
+    ],
+)
+def test_bad_targets_name_the_problem(wine, target, message):
+    X, y = wine
+    bad = np.zeros(len(y)) if target == "one class" else np.linspace(0.1, 0.9, len(y))
+    with pytest.raises(ValueError, match=message):
+        SoftmaxRegressionCV(Cs=[0.1, 1.0], cv=3).fit(X, bad)

@@ -32,23 +32,16 @@ class ArrayAPIObjective(SoftmaxObjective):
     penalty : Penalty
     """
 
-    def __init__(self, X, y, n_classes, sample_weight, fit_intercept, C, penalty):
+    @staticmethod
+    def _data_dtype(X) -> np.dtype:
+        return _loss._numpy_dtype(X)
+
+    @staticmethod
+    def _total_weight(X, sample_weight) -> float:
+        if sample_weight is None:
+            return float(X.shape[0])
         xp = _loss._namespace(X)
-        self.X = X
-        self.y = y
-        self.n_classes = int(n_classes)
-        self.sample_weight = sample_weight
-        self.fit_intercept = bool(fit_intercept)
-        self.C = float(C)
-        self.penalty = penalty
-        self.dtype = _loss._numpy_dtype(X)
-        self.weight_sum = float(
-            X.shape[0] if sample_weight is None else xp.sum(xp.astype(sample_weight, xp.float64))
-        )
-        alpha = 1.0 / (self.C * self.weight_sum)
-        self.l2_strength = alpha * penalty.smooth_strength
-        self.nonsmooth_threshold = alpha * penalty.nonsmooth_strength
-        self.shape = (self.n_classes, X.shape[1] + int(self.fit_intercept))
+        return float(xp.sum(xp.astype(sample_weight, xp.float64)))
 
     def initial_params(self) -> np.ndarray:
         """Zero coefficients; intercepts at the log of the weighted class frequencies."""
@@ -87,7 +80,7 @@ def prepare_fit(estimator, X, y, sample_weight):
     from array_api_compat import device
 
     from ._penalties import Penalty
-    from ._validation import check_sample_weight, class_weight_vector
+    from ._validation import check_sample_weight, class_weight_vector, require_two_classes
 
     xp = _loss._namespace(X)
     if X.ndim != 2:
@@ -114,11 +107,7 @@ def prepare_fit(estimator, X, y, sample_weight):
         codes = xp.asarray(codes_host.astype(np.int64), device=dev)  # one transfer of y
     if codes.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {codes.shape[0]}.")
-    if classes.shape[0] < 2:
-        raise ValueError(
-            "SoftmaxRegression needs samples of at least 2 classes in the data, but the "
-            f"data contains only one class: {classes[0]!r}."
-        )
+    require_two_classes(classes, "SoftmaxRegression")
     dtype = _loss._numpy_dtype(X)
     weights = None
     if sample_weight is not None:

@@ -191,7 +191,6 @@ class DaskSoftmaxObjective(SoftmaxObjective):
         self.C = float(C)
         self.penalty = penalty
         self.dtype = np.dtype(X.dtype)
-        self.shape = (self.n_classes, X.shape[1] + int(self.fit_intercept))
         # one future per block; the futures keep the blocks in the workers' memory
         self._X = client.compute(list(X.to_delayed().ravel()))
         self._y = client.compute(list(y.to_delayed().ravel()))
@@ -202,9 +201,7 @@ class DaskSoftmaxObjective(SoftmaxObjective):
         )
         self.sample_weight = sample_weight
         self.weight_sum = self._reduce_data(_weight_sum, with_y=False)
-        alpha = 1.0 / (self.C * self.weight_sum)
-        self.l2_strength = alpha * penalty.smooth_strength
-        self.nonsmooth_threshold = alpha * penalty.nonsmooth_strength
+        self._set_scaling(X.shape[1])
         self._feature_gram = None
 
     # ------------------------------------------------------------ reductions
@@ -368,7 +365,7 @@ def prepare_fit(estimator, X, y, sample_weight):
     import dask.array as da
 
     from ._penalties import Penalty
-    from ._validation import class_weight_vector
+    from ._validation import class_weight_vector, require_two_classes
 
     client = _client()
     X, y, sample_weight, feature_names = _as_arrays(X, y, sample_weight)
@@ -381,11 +378,7 @@ def prepare_fit(estimator, X, y, sample_weight):
         if not total > 0:
             raise ValueError("sample_weight is zero for every sample; at least one must be > 0.")
     classes = da.unique(y).compute()  # class-sized
-    if classes.shape[0] < 2:
-        raise ValueError(
-            "SoftmaxRegression needs samples of at least 2 classes in the data, but the "
-            f"data contains only {classes.shape[0]} class(es)."
-        )
+    require_two_classes(classes, "SoftmaxRegression")
     codes = y.map_blocks(functools.partial(_encode, classes=classes), dtype=np.intp)
     n_classes = classes.shape[0]
     class_weight = estimator.class_weight

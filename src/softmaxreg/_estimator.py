@@ -19,7 +19,12 @@ from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
-from ._validation import check_params, check_sample_weight, class_weight_vector
+from ._validation import (
+    check_params,
+    check_sample_weight,
+    class_weight_vector,
+    encode_labels,
+)
 
 # Without a penalty the scaled objective is the mean log-loss; on separable data it tends to 0
 # while the coefficients diverge, and the gradient criterion alone cannot tell.
@@ -127,15 +132,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             order="C",
             reset=True,
         )
-        check_classification_targets(y)
-        classes, y_encoded = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "SoftmaxRegression needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {classes[0]!r}."
-            )
+        classes, y_encoded = encode_labels(y, "SoftmaxRegression")
         sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        return X, y, classes, y_encoded.astype(np.intp), sample_weight
+        return X, y, classes, y_encoded, sample_weight
 
     def _total_weight(self, y, classes, y_encoded, sample_weight, dtype):
         """``s_i = sample_weight_i * class_weight[y_i]`` or None when all are one."""
@@ -730,14 +729,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
             reset=True,
         )
-        check_classification_targets(y)
-        classes, y_encoded = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "SoftmaxRegressionCV needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {classes[0]!r}."
-            )
-        y_encoded = y_encoded.astype(np.intp)
+        classes, y_encoded = encode_labels(y, "SoftmaxRegressionCV")
         sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         weights = sample_weight
         if self.class_weight is not None:

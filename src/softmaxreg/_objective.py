@@ -47,12 +47,24 @@ class SoftmaxObjective:
         self.fit_intercept = bool(fit_intercept)
         self.C = float(C)
         self.penalty = penalty
-        self.dtype = X.dtype
-        self.weight_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        self.dtype = self._data_dtype(X)
+        self.weight_sum = self._total_weight(X, sample_weight)
+        self._set_scaling(X.shape[1])
+
+    # hooks for objectives on other array types (``_array_api``)
+    @staticmethod
+    def _data_dtype(X) -> np.dtype:
+        return X.dtype
+
+    @staticmethod
+    def _total_weight(X, sample_weight) -> float:
+        return float(X.shape[0] if sample_weight is None else sample_weight.sum())
+
+    def _set_scaling(self, n_features: int) -> None:
+        """The penalty strengths of the scaled objective and the parameter shape [K, p]."""
         alpha = 1.0 / (self.C * self.weight_sum)
-        self.l2_strength = alpha * penalty.smooth_strength
-        self.nonsmooth_threshold = alpha * penalty.nonsmooth_strength
-        n_features = X.shape[1]
+        self.l2_strength = alpha * self.penalty.smooth_strength
+        self.nonsmooth_threshold = alpha * self.penalty.nonsmooth_strength
         self.shape = (self.n_classes, n_features + int(self.fit_intercept))
 
     # ------------------------------------------------------------------ helpers

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 
 from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
-from ._validation import check_params, check_sample_weight, class_weight_vector
+from ._validation import check_params, check_sample_weight, class_weight_vector, encode_labels
 
 __all__ = ["RegularizationPath", "regularization_path"]
 
@@ -232,14 +231,7 @@ def regularization_path(
         )
     grid = check_Cs(Cs)
     X, y = check_X_y(X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C")
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
-    if classes.shape[0] < 2:
-        raise ValueError(
-            "regularization_path needs samples of at least 2 classes, but y contains only "
-            f"one class: {classes[0]!r}."
-        )
-    y_encoded = y_encoded.astype(np.intp)
+    classes, y_encoded = encode_labels(y, "regularization_path")
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     if class_weight is not None:
         per_class = class_weight_vector(class_weight, classes, y, weights)

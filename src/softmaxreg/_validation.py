@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
 
 from ._penalties import PENALTIES
 
@@ -106,3 +107,24 @@ def class_weight_vector(class_weight, classes: np.ndarray, y, sample_weight) -> 
                     f"class_weight[{key!r}] must be a finite number >= 0; got {weight!r}."
                 )
     return compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
+
+
+def require_two_classes(classes: np.ndarray, who: str) -> None:
+    """Raise ``ValueError`` unless ``classes`` (the distinct labels) holds at least two."""
+    if classes.shape[0] < 2:
+        found = f"only one class: {classes[0]!r}" if classes.shape[0] else "no class"
+        raise ValueError(
+            f"{who} needs samples of at least 2 classes in the data, but the data contains "
+            f"{found}."
+        )
+
+
+def encode_labels(y, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """Classification labels [n] -> (sorted distinct classes [K], codes ``0..K-1`` [n] intp).
+
+    Raises ``ValueError`` for continuous targets or fewer than two classes, naming ``who``.
+    """
+    check_classification_targets(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    require_two_classes(classes, who)
+    return classes, codes.astype(np.intp)
