@@ -41,11 +41,12 @@ def test_blocked_passes_equal_whole_matrix_passes(
 ):
     data = _data(dtype, weighted)
     monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 2)  # whole-matrix products
-    assert _loss._row_blocks(data[0], 7) is None
+    assert _loss._row_blocks(data[0], (3, 7)) is None
     whole = _passes(*data, fit_intercept, params_dtype)
     monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1)
     monkeypatch.setattr(_loss, "_BLOCK_NUMBERS", 7 * 300)  # blocks of 300 rows: 4 blocks
-    blocks = _loss._row_blocks(data[0], 7)
+    monkeypatch.setattr(_loss, "_BLOCK_MIN_X_BYTES", 0)  # block this small problem too
+    blocks = _loss._row_blocks(data[0], (3, 7))
     assert [b.stop - b.start for b in blocks] == [300, 300, 300, 100]
     blocked = _passes(*data, fit_intercept, params_dtype)
     rtol = 1e-12 if (params_dtype or dtype) == np.float64 else 2e-5
@@ -57,16 +58,19 @@ def test_blocked_passes_equal_whole_matrix_passes(
 def test_one_blas_thread_is_detected():
     with threadpool_limits(1, user_api="blas"):
         assert _loss._numpy_blas_threads() == 1
-        rows = _loss._row_blocks(np.zeros((100_000, 3)), 10)
-        assert rows is not None and rows[0] == slice(0, _loss._BLOCK_NUMBERS // 10)
+        # [n, K] scores of 100_000 x 11 float64 (8.8 MB) pass the size threshold
+        rows = _loss._row_blocks(np.zeros((100_000, 3)), (11, 4))
+        assert rows is not None and rows[0] == slice(0, _loss._BLOCK_NUMBERS // 11)
 
 
 def test_no_blocks_for_sparse_or_small_inputs():
     import scipy.sparse as sp
 
     with threadpool_limits(1, user_api="blas"):
-        assert _loss._row_blocks(sp.random(100_000, 10, format="csr"), 10) is None
-        assert _loss._row_blocks(np.zeros((100, 3)), 10) is None
+        assert _loss._row_blocks(sp.random(100_000, 10, format="csr"), (11, 11)) is None
+        assert _loss._row_blocks(np.zeros((100, 3)), (10, 4)) is None
+        # 20_000 x 50 float64 (8 MB) with K=10 (1.6 MB of scores): small enough for caches
+        assert _loss._row_blocks(np.zeros((20_000, 50)), (10, 51)) is None
 
 
 @pytest.mark.parametrize("K", [1, 3, 40])

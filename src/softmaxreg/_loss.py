@@ -191,27 +191,45 @@ def _numpy_blas_threads() -> int:
 
 
 # Numbers in one row block of an [n, width] intermediate: 2**15 float64 = 256 KB, which stays
-# in a core's L2 cache between the products and the elementwise steps. With one BLAS thread,
-# blocking this way made a Hessian-vector product 1.3-3.8x faster (n=2e4, d=16, K=26: 6.9 ->
-# 1.8 ms); with several threads, whole-matrix products keep every thread busy instead.
+# in a core's L2 cache between the products and the elementwise steps.
 _BLOCK_NUMBERS = 1 << 15
 _MIN_BLOCK_ROWS = 256
+# Row blocks pay only on large problems: X too large to stay in cache between the two
+# products of a pass, or [n, K] intermediates too large for it. Measured with one thread
+# (Hessian-vector product; loss+gradient pass), whole-matrix -> blocked: float64 100k x 100,
+# K=10 35.0 -> 28.9 ms; 39.8 -> 37.9 ms; float64 50k x 50, K=100 61.5 -> 38.2; 71.2 -> 49.1;
+# but float64 12k x 54, K=7 1.15 -> 1.32; 1.51 -> 2.02 and float32 100k x 100, K=10
+# 14.7 -> 14.9; 18.5 -> 23.8.
+_BLOCK_MIN_X_BYTES = 1 << 26  # 64 MiB
+_BLOCK_MIN_SCORES_BYTES = 1 << 23  # 8 MiB
 
 
-def _row_blocks(X, width: int) -> list[slice] | None:
-    """Row blocks for cache-sized passes over dense X, or None for one whole-matrix pass
-    (sparse or non-NumPy X, several BLAS threads, or few rows)."""
+def _row_blocks(X, shape: tuple[int, int]) -> list[slice] | None:
+    """Row blocks for cache-sized passes over dense X with parameters of ``shape`` [K, p], or
+    None for one whole-matrix pass (sparse or non-NumPy X, several BLAS threads, or a
+    problem small enough for the caches)."""
     if not isinstance(X, np.ndarray) or _numpy_blas_threads() != 1:
         return None
     n = X.shape[0]
-    rows = max(_MIN_BLOCK_ROWS, _BLOCK_NUMBERS // max(1, width))
+    if (
+        X.nbytes <= _BLOCK_MIN_X_BYTES
+        and n * shape[0] * X.itemsize <= _BLOCK_MIN_SCORES_BYTES
+    ):
+        return None
+    rows = max(_MIN_BLOCK_ROWS, _BLOCK_NUMBERS // max(1, max(shape)))
     if rows >= n:
         return None
     return [slice(start, min(n, start + rows)) for start in range(0, n, rows)]
 
 
-def _residual_to_gradient(X, residual: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    """``residual^T [X, 1]`` [K, p] for a residual [n, K]; sparse X stays sparse."""
+def _residual_to_gradient(
+    X, residual: np.ndarray, fit_intercept: bool, pairwise: bool = True
+) -> np.ndarray:
+    """``residual^T [X, 1]`` [K, p] for a residual [n, K]; sparse X stays sparse.
+
+    ``pairwise=False`` lets a float32 residual's column sums run as one matrix-vector
+    product (an error growing with n, fine for Hessian-vector products) instead of NumPy's
+    pairwise sums over short rows, which cost as much as the rest of a small product."""
     if isinstance(X, np.ndarray) and _numpy_blas_threads() == 1:
         # One thread: OpenBLAS's R^T X (the long reduction inside each dot product) runs
         # about twice as fast as X^T R (measured 2.4 vs 4.7 ms for n=5e4, d=54, K=7).
@@ -225,9 +243,9 @@ def _residual_to_gradient(X, residual: np.ndarray, fit_intercept: bool) -> np.nd
     K, d = grad_coef.shape
     grad = np.empty((K, d + 1), dtype=residual.dtype)
     grad[:, :-1] = grad_coef
-    if residual.dtype == np.float64:
+    if residual.dtype == np.float64 or not pairwise:
         # a matrix-vector product: ~7x faster than sum(axis=0) over the short rows of R
-        grad[:, -1] = np.ones(residual.shape[0]) @ residual
+        grad[:, -1] = np.ones(residual.shape[0], dtype=residual.dtype) @ residual
     else:  # float32: keep NumPy's pairwise summation, whose error does not grow with n
         grad[:, -1] = residual.sum(axis=0)
     return grad
@@ -267,7 +285,7 @@ def loss_gradient(X, y, params, sample_weight=None, fit_intercept=True):
 def _loss_gradient_proba(X, y, params, sample_weight, fit_intercept, keep_proba: bool):
     """Loss, gradient and (when ``keep_proba``) the probabilities [n, K], in one pass over X
     made of cache-sized row blocks where that is faster (see ``_row_blocks``)."""
-    blocks = _row_blocks(X, max(params.shape))
+    blocks = _row_blocks(X, params.shape)
     if blocks is None:
         value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
         kept = proba.copy() if keep_proba else None
@@ -308,7 +326,7 @@ class HessianProduct:
 
     def __call__(self, direction: np.ndarray) -> np.ndarray:
         direction = direction.astype(self.proba.dtype, copy=False)
-        blocks = _row_blocks(self.X, max(direction.shape))
+        blocks = _row_blocks(self.X, direction.shape)
         if blocks is None:
             return self._product(self.X, self.proba, self.sample_weight, direction)
         total = np.zeros(direction.shape, dtype=np.result_type(self.X.dtype, self.proba.dtype))
@@ -324,7 +342,7 @@ class HessianProduct:
         dz -= proba * _row_sum(dz)[:, None]
         if sample_weight is not None:
             dz *= sample_weight[:, None]
-        return _residual_to_gradient(X, dz, self.fit_intercept)
+        return _residual_to_gradient(X, dz, self.fit_intercept, pairwise=False)
 
     def class_curvature(self) -> np.ndarray:
         """``sum_i s_i (diag(p_i) - p_i p_i^T)`` [K, K]: the class factor of the Hessian."""

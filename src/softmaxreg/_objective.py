@@ -16,6 +16,8 @@ penalty) through ``loss_gradient``, ``loss_gradient_hessp``, ``hessian`` and
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -50,6 +52,17 @@ class SoftmaxObjective:
         self.dtype = self._data_dtype(X)
         self.weight_sum = self._total_weight(X, sample_weight)
         self._set_scaling(X.shape[1])
+
+    def with_C(self, C: float) -> SoftmaxObjective:
+        """The same data and penalty at another ``C``.
+
+        Shares the caches that depend on the data only (the float32 copy of X, the feature
+        second moment), so a path over many ``C`` computes them once.
+        """
+        other = copy.copy(self)
+        other.C = float(C)
+        other._set_scaling(self.X.shape[1])
+        return other
 
     # hooks for objectives on other array types (``_array_api``)
     @staticmethod
@@ -180,6 +193,12 @@ class SoftmaxObjective:
             return 0.0
         return self.nonsmooth_threshold * omega(self._coef(params), self.penalty.name)
 
+    def penalty_value(self, params) -> float:
+        """The penalty's part of ``F`` (ridge and non-smooth parts), without a data pass."""
+        coef = self._coef(params)
+        value = 0.5 * self.l2_strength * float(np.vdot(coef, coef)) if self.l2_strength else 0.0
+        return value + self.nonsmooth_value(params)
+
     def value(self, params) -> float:
         """The full scaled objective ``F``."""
         return self.loss(params) + self.nonsmooth_value(params)
@@ -203,13 +222,17 @@ class ScaledHessian:
         self._scale = 1.0 / objective.weight_sum
 
     def float32_products(self) -> None:
-        """Compute the products in float32 from here on (float64 CSR X only).
+        """Compute the products in float32 from here on (float64 X in memory).
 
         Newton-CG needs Hessian-vector products only to the accuracy of its inexact solves
         (a relative CG residual of 1e-1 to 1e-3), far above float32's 1e-7, while the
         gradient, which decides the optimum and the stopping test, stays float64. A sparse
         product streams X's values, indices and the dense operands; in float32 it moves about
         a third less memory (measured on 20 Newsgroups: 1.68 -> 1.32 s per fit, same optimum).
+        A dense product runs two float32 GEMMs, twice as fast as float64 ones; whole fits,
+        one thread, same Newton iterations and objective gaps: dense 100k x 100 0.88 ->
+        0.66 s, wide 20k x 500 1.15 -> 0.91 s, covertype 0.78 -> 0.68 s, digits 37 -> 32 ms.
+        The float32 copy of X is made once per fit (half the size of X).
         """
         data = self._data
         self._products = _loss.HessianProduct(
@@ -231,8 +254,9 @@ class ScaledHessian:
         return self._data.class_curvature() * self._scale
 
     def curvature_gram(self):
-        """Curvature-weighted feature second moment [p, p] and its total weight."""
-        return self._data.curvature_gram()
+        """Curvature-weighted feature second moment [p, p] and its total weight (from the
+        float32 copy of X once products run in float32: a preconditioner needs no more)."""
+        return self._products.curvature_gram()
 
     def row_curvature(self) -> np.ndarray:
         """Curvature each sample carries, ``s_i sum_k p_ik (1 - p_ik)`` [n] (unscaled)."""

@@ -170,9 +170,12 @@ def newton_cg(
     SolverResult
     """
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
-    # float64 CSR: Hessian-vector products in float32 (see ScaledHessian.float32_products)
+    # float64 X in memory (NumPy or CSR): Hessian-vector products in float32, on a float32
+    # copy of X made once per fit (see ScaledHessian.float32_products)
     X = getattr(objective, "X", None)
-    float32_products = sp.issparse(X) and X.dtype == np.float64
+    float32_products = (
+        (sp.issparse(X) or isinstance(X, np.ndarray)) and X.dtype == np.float64
+    )
 
     def evaluate(point):
         value, gradient, hessp = objective.loss_gradient_hessp(point)
