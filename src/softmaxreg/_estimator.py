@@ -689,6 +689,16 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
             params[:, absent, -1] = -np.inf
         return params, n_iter, converged, absent
 
+    def _path_coefs(self, params, n_features, absent):
+        """``(coefs [n_Cs, K, d], intercepts [n_Cs, K])`` of a fold's path ``params``, the
+        intercept of a class absent from the fold at ``-inf`` also without a fitted one."""
+        coefs = params[:, :, :n_features]
+        if self.fit_intercept:
+            return coefs, params[:, :, n_features]
+        intercepts = np.zeros(params.shape[:2], dtype=params.dtype)
+        intercepts[:, absent] = -np.inf
+        return coefs, intercepts
+
     def _fitted_model(self, classes, params, n_features, l1_ratio, C, absent):
         """A fitted ``SoftmaxRegression`` holding ``params`` [K, p], to score a fold."""
         model = self._model(l1_ratio, C)
@@ -722,7 +732,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         from sklearn.metrics import check_scoring
         from sklearn.model_selection import check_cv
 
-        from ._path import solve_path
+        from ._path import path_accuracy, solve_path
 
         ratios, Cs = self._check_grid()
         X, y = validate_data(
@@ -762,6 +772,12 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
                 )
                 paths[f, r], n_iter[f, r] = params, np.maximum(iters, 1)
                 all_converged &= bool(np.all(converged))
+                if self.scoring is None:  # accuracy, what the models' ``score`` gives
+                    scores[f, r] = path_accuracy(
+                        *self._path_coefs(params, d, absent), X[test], y_encoded[test],
+                        None if sample_weight is None else sample_weight[test],
+                    )
+                    continue
                 for c, C in enumerate(Cs):
                     model = self._fitted_model(classes, params[c], d, ratio, C, absent)
                     if sample_weight is None:
