@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from softmaxreg import SoftmaxRegression, SoftmaxRegressionCV
 from softmaxreg._objective import SoftmaxObjective
@@ -75,6 +75,19 @@ def test_default_cv_scores_equal_the_accuracy_scorer(weighted, fit_intercept):
     )
     np.testing.assert_array_equal(direct.scores_, scorer.scores_)
     assert direct.C_ == scorer.C_
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_default_cv_scores_equal_the_accuracy_scorer_with_a_class_missing(fit_intercept):
+    """A class of two samples is absent from some training folds: its intercept is -inf
+    there, with or without a fitted intercept, and the direct accuracy agrees."""
+    X, y = _problem(n=120, K=3, seed=5)
+    X, y = np.vstack([X, X[:2] + 0.1]), np.append(y, [3, 3])
+    common = dict(Cs=[0.1, 1.0, 10.0], cv=KFold(3), fit_intercept=fit_intercept)
+    direct = SoftmaxRegressionCV(**common).fit(X, y)
+    scorer = SoftmaxRegressionCV(scoring="accuracy", **common).fit(X, y)
+    assert np.isneginf(direct.coefs_paths_[..., 3, :]).any() or not fit_intercept
+    np.testing.assert_array_equal(direct.scores_, scorer.scores_)
 
 
 def test_path_accuracy_counts_correct_rows():

@@ -248,10 +248,7 @@ class DaskSoftmaxObjective(SoftmaxObjective):
     def loss(self, params) -> float:
         params = np.ascontiguousarray(params, dtype=self.dtype)
         value = self._reduce_data(_block_loss, params, self.fit_intercept) / self.weight_sum
-        if self.l2_strength:
-            coef = self._coef(params)
-            value += 0.5 * self.l2_strength * float(np.vdot(coef, coef))
-        return value
+        return value + self._ridge_value(params)
 
     def loss_gradient(self, params):
         params = np.ascontiguousarray(params, dtype=self.dtype)

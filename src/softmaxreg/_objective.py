@@ -85,11 +85,10 @@ class SoftmaxObjective:
         return params[:, :-1] if self.fit_intercept else params
 
     def _add_ridge(self, value, gradient, params):
+        """``value`` plus the ridge, whose gradient is added to ``gradient`` in place."""
         if self.l2_strength:
-            coef = self._coef(params)
-            value += 0.5 * self.l2_strength * float(np.vdot(coef, coef))
-            self._coef(gradient)[...] += self.l2_strength * coef
-        return value
+            self._coef(gradient)[...] += self.l2_strength * self._coef(params)
+        return value + self._ridge_value(params)
 
     def _data_args(self):
         return self.X, self.y
@@ -116,11 +115,7 @@ class SoftmaxObjective:
     def loss(self, params) -> float:
         """``F_smooth`` at ``params``."""
         value = _loss.loss(*self._data_args(), params, self.sample_weight, self.fit_intercept)
-        value /= self.weight_sum
-        if self.l2_strength:
-            coef = self._coef(params)
-            value += 0.5 * self.l2_strength * float(np.vdot(coef, coef))
-        return value
+        return value / self.weight_sum + self._ridge_value(params)
 
     def loss_gradient_hessp(self, params):
         """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``)."""
@@ -193,11 +188,16 @@ class SoftmaxObjective:
             return 0.0
         return self.nonsmooth_threshold * omega(self._coef(params), self.penalty.name)
 
+    def _ridge_value(self, params) -> float:
+        """``l2_strength * ||W||^2 / 2``."""
+        if not self.l2_strength:
+            return 0.0
+        coef = self._coef(params)
+        return 0.5 * self.l2_strength * float(np.vdot(coef, coef))
+
     def penalty_value(self, params) -> float:
         """The penalty's part of ``F`` (ridge and non-smooth parts), without a data pass."""
-        coef = self._coef(params)
-        value = 0.5 * self.l2_strength * float(np.vdot(coef, coef)) if self.l2_strength else 0.0
-        return value + self.nonsmooth_value(params)
+        return self._ridge_value(params) + self.nonsmooth_value(params)
 
     def value(self, params) -> float:
         """The full scaled objective ``F``."""

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_X_y
 
+from . import _loss
 from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._solvers import SOLVERS
@@ -154,8 +155,6 @@ def path_accuracy(coefs, intercepts, X, y_encoded, sample_weight=None) -> np.nda
     ndarray of shape (n_Cs,)
         The (weighted) fraction of rows whose most probable class is the true one.
     """
-    from . import _loss
-
     accuracy = np.empty(len(coefs))
     for c, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
         predicted = np.argmax(_loss.linear_scores(X, coef, intercept), axis=1)
