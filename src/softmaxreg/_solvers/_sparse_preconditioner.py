@@ -37,6 +37,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from ._result import class_mean
+
 COARSE_RANK = 4  # singular vectors of X in the coarse space (plus the intercept)
 # One power iteration: a second one, or four more test vectors, changed the CG steps of a
 # 20 Newsgroups fit by one or two in sixty (measured), for twice the cost of the basis.
@@ -197,7 +199,7 @@ class CoarseSpacePreconditioner:
     def solve(self, residual: np.ndarray) -> np.ndarray:
         r = residual.astype(np.float64, copy=False)
         step = r / self.metric
-        step -= step.mean(axis=0)  # centred, as the data fit is flat along the class mean
+        step -= class_mean(step)  # centred, as the data fit is flat along the class mean
         if not step.size or not self._norm_matrix.size:
             return step.astype(residual.dtype, copy=False)
         coarse = self._restrict(r)
@@ -205,15 +207,17 @@ class CoarseSpacePreconditioner:
             self._hessian_factor, coarse, check_finite=False
         ) - scipy.linalg.cho_solve(self._diag_factor, coarse, check_finite=False)
         # step += (U c) F^T in place: one BLAS call instead of a temporary [K, p] array
-        scipy.linalg.blas.dgemm(
-            1.0,
-            self.features,
-            self.class_basis @ correction.reshape(self._shape),
-            beta=1.0,
-            c=step.T,
-            overwrite_c=True,
-            trans_b=True,
-        )
+        # (BLAS updates Fortran-ordered matrices in place, so a C-ordered step goes
+        # transposed; the returned array is the updated step either way)
+        class_part = self.class_basis @ correction.reshape(self._shape)
+        if step.flags.f_contiguous:
+            step = scipy.linalg.blas.dgemm(
+                1.0, class_part, self.features, beta=1.0, c=step, overwrite_c=True, trans_b=True
+            )
+        else:
+            step = scipy.linalg.blas.dgemm(
+                1.0, self.features, class_part, beta=1.0, c=step.T, overwrite_c=True, trans_b=True
+            ).T
         return step.astype(residual.dtype, copy=False)
 
     def norm(self, step: np.ndarray) -> float:
@@ -292,10 +296,11 @@ def sparse_diagonal(proba, sample_weight, basis: CoarseBasis, fit_intercept: boo
     weights = proba * (1 - proba)
     if sample_weight is not None:
         weights *= sample_weight[:, None]
-    coef = np.asarray(basis.squared.T @ weights.astype(np.float32)).T
+    coef = np.asarray(basis.squared.T @ weights.astype(np.float32)).T  # Fortran [K, d]
     if not fit_intercept:
-        return np.ascontiguousarray(coef, dtype=np.float64)
-    diagonal = np.empty((coef.shape[0], coef.shape[1] + 1), dtype=np.float64)
+        return np.asarray(coef, dtype=np.float64, order="F")
+    # Fortran order, the layout of newton-cg's arrays on sparse X
+    diagonal = np.empty((coef.shape[0], coef.shape[1] + 1), dtype=np.float64, order="F")
     diagonal[:, :-1] = coef
     diagonal[:, -1] = weights.sum(axis=0)
     return diagonal

@@ -1,0 +1,147 @@
+"""Memory layouts and per-fit caches of the Newton-CG solver.
+
+Sparse problems keep [K, p] arrays in Fortran order (the layout of the sparse products), and
+the curvature-weighted Kronecker factor is reused while the samples' curvature stays put.
+Both are speed choices: these tests check that they change no value.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from softmaxreg import SoftmaxRegression, _loss
+from softmaxreg._objective import SoftmaxObjective
+from softmaxreg._penalties import Penalty
+from softmaxreg._solvers import _preconditioners
+from softmaxreg._solvers._result import center_classes, class_mean
+from softmaxreg._solvers._sparse_preconditioner import coarse_space_preconditioner
+
+
+def _problem(n=400, d=30, K=4, density=None, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if density is not None:
+        X = sp.random(n, d, density=density, format="csr", random_state=seed)
+        X.data = np.abs(X.data)
+    y = rng.integers(0, K, n)
+    return X, y
+
+
+def _objective(X, y, K, C=1.0, sample_weight=None, fit_intercept=True):
+    return SoftmaxObjective(X, y, K, sample_weight, fit_intercept, C, Penalty.from_params("l2", None))
+
+
+@pytest.mark.parametrize("layout", ["CC", "FF", "CF", "FC"])
+def test_inner_equals_vdot_in_every_layout(layout):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 5, 7))
+    a = np.asfortranarray(a) if layout[0] == "F" else a
+    b = np.asfortranarray(b) if layout[1] == "F" else b
+    assert _loss.inner(a, b) == pytest.approx(float(np.vdot(np.array(a), np.array(b))), rel=1e-14)
+    # a sliced (non-contiguous) view, as the coefficients of [K, p] parameters are
+    assert _loss.inner(a[:, :-1], b[:, :-1]) == pytest.approx(
+        float(np.sum(a[:, :-1] * b[:, :-1])), rel=1e-14
+    )
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_class_mean_and_centring_keep_values_and_layout(order, dtype):
+    params = np.asarray(np.random.default_rng(2).standard_normal((6, 9)), dtype=dtype, order=order)
+    np.testing.assert_allclose(class_mean(params), params.mean(axis=0), rtol=1e-5, atol=1e-6)
+    centred = center_classes(params)
+    assert centred.dtype == dtype
+    assert centred.flags.f_contiguous if order == "F" else centred.flags.c_contiguous
+    np.testing.assert_allclose(centred.sum(axis=0), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_feature_gram_matches_its_definition(fit_intercept, weighted, dtype):
+    X, _ = _problem(n=300, d=8)
+    X = X.astype(dtype)
+    weight = np.random.default_rng(3).random(300) if weighted else None
+    design = np.hstack([X, np.ones((300, 1), dtype)]) if fit_intercept else X
+    design = design.astype(np.float64)
+    expected = design.T @ (design * (1.0 if weight is None else weight[:, None]))
+    gram = _loss.feature_gram(X, weight, fit_intercept, chunk_size=128)  # several chunks
+    np.testing.assert_allclose(gram, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    # negative weights cannot be square-rooted: the general branch gives the same sum
+    signed = np.linspace(-1.0, 1.0, 300)
+    expected = design.T @ (design * signed[:, None])
+    np.testing.assert_allclose(
+        _loss.feature_gram(X, signed, fit_intercept),
+        expected,
+        rtol=1e-5 if dtype == np.float32 else 1e-12,
+        atol=1e-4 if dtype == np.float32 else 1e-10,
+    )
+
+
+def test_weighted_feature_factor_is_reused_until_the_curvature_moves():
+    X, y = _problem()
+    objective = _objective(X, y, 4)
+    params = objective.initial_params()
+    _, _, hessp = objective.loss_gradient_hessp(params)
+    first_eigen, first_total, refreshed = _preconditioners.weighted_feature_factor(objective, hessp)
+    assert refreshed
+    gram, total = hessp.curvature_gram()
+    np.testing.assert_allclose(first_eigen[1] * first_eigen[0] @ first_eigen[1].T, gram)
+    assert first_total == pytest.approx(total)
+    # same point: reused, and shared with the objective of another C on the same data
+    other_C = objective.with_C(10.0)
+    _, _, hessp_again = other_C.loss_gradient_hessp(params)
+    eigen, _, refreshed = _preconditioners.weighted_feature_factor(other_C, hessp_again)
+    assert not refreshed and eigen is first_eigen
+    # a point where the samples' curvature has moved by more than the threshold: recomputed
+    far = params + 3.0 * np.random.default_rng(4).standard_normal(params.shape)
+    _, _, hessp_far = objective.loss_gradient_hessp(far)
+    moved = np.abs(hessp_far.row_curvature() - hessp.row_curvature()).sum()
+    assert moved > _preconditioners.FEATURE_FACTOR_REFRESH * hessp.row_curvature().sum()
+    eigen, total, refreshed = _preconditioners.weighted_feature_factor(objective, hessp_far)
+    assert refreshed
+    gram, expected_total = hessp_far.curvature_gram()
+    np.testing.assert_allclose(eigen[1] * eigen[0] @ eigen[1].T, gram, atol=1e-12)
+    assert total == pytest.approx(expected_total)
+    # another data set never sees this cache
+    X_other, y_other = _problem(seed=5)
+    objective_other = _objective(X_other, y_other, 4)
+    objective_other._feature_factor = objective._feature_factor
+    _, _, hessp_other = objective_other.loss_gradient_hessp(params)
+    assert _preconditioners.weighted_feature_factor(objective_other, hessp_other)[2]
+
+
+def test_sparse_gradient_is_fortran_ordered_and_equals_the_dense_one():
+    X, y = _problem(density=0.2)
+    params = np.random.default_rng(6).standard_normal((4, X.shape[1] + 1))
+    value, gradient = _loss.loss_gradient(X, y, params)
+    dense_value, dense_gradient = _loss.loss_gradient(X.toarray(), y, params)
+    assert gradient.flags.f_contiguous
+    assert value == pytest.approx(dense_value, rel=1e-13)
+    np.testing.assert_allclose(gradient, dense_gradient, rtol=1e-12, atol=1e-12)
+    _, _, no_intercept = _loss.loss_gradient_hessp(X, y, params[:, :-1], fit_intercept=False)
+    direction = np.asfortranarray(params[:, :-1])
+    product = no_intercept(direction)
+    dense = _loss.loss_gradient_hessp(X.toarray(), y, params[:, :-1], fit_intercept=False)[2]
+    np.testing.assert_allclose(product, dense(direction), rtol=1e-12, atol=1e-12)
+
+
+def test_coarse_space_solve_is_the_same_for_both_layouts():
+    X, y = _problem(density=0.2)
+    objective = _objective(X, y, 4)
+    params = objective.initial_params()
+    _, gradient, hessp = objective.loss_gradient_hessp(params)
+    preconditioner = coarse_space_preconditioner(objective, hessp)
+    from_c = preconditioner.solve(np.ascontiguousarray(gradient))
+    from_f = preconditioner.solve(np.asfortranarray(gradient))
+    np.testing.assert_allclose(from_c, from_f, rtol=1e-13, atol=1e-15)
+    assert preconditioner.norm(from_c) == pytest.approx(preconditioner.norm(from_f), rel=1e-13)
+
+
+def test_sparse_fit_returns_c_ordered_coefficients_equal_to_the_dense_fit():
+    X, y = _problem(density=0.2)
+    sparse_fit = SoftmaxRegression(C=1.0, solver="newton-cg", tol=1e-8).fit(X, y)
+    dense_fit = SoftmaxRegression(C=1.0, solver="newton-cg", tol=1e-8).fit(X.toarray(), y)
+    assert sparse_fit.coef_.flags.c_contiguous
+    np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
+    np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, atol=1e-6)
