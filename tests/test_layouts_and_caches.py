@@ -28,7 +28,9 @@ def _problem(n=400, d=30, K=4, density=None, seed=0):
 
 
 def _objective(X, y, K, C=1.0, sample_weight=None, fit_intercept=True):
-    return SoftmaxObjective(X, y, K, sample_weight, fit_intercept, C, Penalty.from_params("l2", None))
+    return SoftmaxObjective(
+        X, y, K, sample_weight, fit_intercept, C, Penalty.from_params("l2", None)
+    )
 
 
 @pytest.mark.parametrize("layout", ["CC", "FF", "CF", "FC"])
