@@ -147,3 +147,47 @@ def test_sparse_fit_returns_c_ordered_coefficients_equal_to_the_dense_fit():
     assert sparse_fit.coef_.flags.c_contiguous
     np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, atol=1e-6)
+
+
+def test_weighted_feature_factor_recomputes_when_reuse_is_off():
+    X, y = _problem()
+    objective = _objective(X, y, 4)
+    _, _, hessp = objective.loss_gradient_hessp(objective.initial_params())
+    assert _preconditioners.weighted_feature_factor(objective, hessp)[2]
+    assert not _preconditioners.weighted_feature_factor(objective, hessp)[2]
+    assert _preconditioners.weighted_feature_factor(objective, hessp, reuse=False)[2]
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_float32_products_on_the_augmented_design_equal_float64_ones(fit_intercept):
+    X, y = _problem()
+    weight = np.random.default_rng(7).random(X.shape[0])
+    objective = _objective(X, y, 4, sample_weight=weight, fit_intercept=fit_intercept)
+    design, has_intercept_column = objective.float32_design()
+    assert design.dtype == np.float32 and has_intercept_column == fit_intercept
+    assert design.shape == (X.shape[0], objective.shape[1])
+    params = np.random.default_rng(8).standard_normal(objective.shape) * 0.3
+    _, _, exact = objective.loss_gradient_hessp(params)
+    _, _, single = objective.loss_gradient_hessp(params)
+    single.float32_products()
+    direction = np.random.default_rng(9).standard_normal(objective.shape)
+    np.testing.assert_allclose(single(direction), exact(direction), rtol=2e-5, atol=1e-6)
+    gram, total = single.curvature_gram()
+    gram64, total64 = exact._data.curvature_gram()
+    np.testing.assert_allclose(gram, gram64, rtol=1e-4, atol=1e-4)
+    assert total == pytest.approx(total64, rel=1e-5)
+
+
+def test_steihaug_stops_once_the_residual_is_below_enough():
+    newton_cg_module = __import__("sys").modules["softmaxreg._solvers.newton_cg"]
+    X, y = _problem()
+    objective = _objective(X, y, 4)
+    _, gradient, hessp = objective.loss_gradient_hessp(objective.initial_params())
+    metric = newton_cg_module.DiagonalPreconditioner(hessp.diagonal())
+    full = newton_cg_module._steihaug(gradient, hessp, metric, 1e6, 1e-10, 200)
+    enough = 1e-3 * np.abs(gradient).max()
+    early = newton_cg_module._steihaug(gradient, hessp, metric, 1e6, 1e-10, 200, enough)
+    assert early[3] < full[3]
+    step = early[0]
+    residual = gradient + hessp(step)  # the model's gradient after the step
+    assert np.abs(residual).max() <= enough * (1 + 1e-6)

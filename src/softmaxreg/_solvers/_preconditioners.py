@@ -72,23 +72,25 @@ class KroneckerPreconditioner:
         return float(np.sqrt(np.sum(self.denominator * rotated * rotated)))
 
 
-# The curvature-weighted feature factor is refreshed when the samples' curvature has moved
-# by more than this fraction (L1, relative to its total) since the factor was computed.
-# Refreshing costs n p^2 (the Gram) plus an eigendecomposition of p x p, together about
-# three Hessian-vector products on digits; warm-started path fits move the curvature little.
-# Measured on digits' 5-fold CV over 9 C (one thread): refreshed every Newton step, 102
-# factors and 1006 products, 0.28 s; at 0.5, 28 factors and 987 products, 0.23 s; at 0.25,
-# 46 and 997; never refreshed, 6 and 1091.
+# The curvature-weighted feature factor is reused when the samples' curvature has moved by
+# at most this fraction (L1, relative to its total) since the factor was computed. Computing
+# it costs n p^2 (the Gram) plus an eigendecomposition of p x p, together about three
+# Hessian-vector products on digits; a warm-started fit on a path moves the curvature little.
+# Newton-CG reuses it only at a solve's first step, i.e. from the previous C of a path.
+# Measured on digits' 5-fold CV over 9 C (one thread), reused at any step: recomputed every
+# Newton step, 102 factors and 1006 products, 0.28 s; at 0.5, 28 and 987, 0.23 s; at 0.25,
+# 46 and 997; never recomputed, 6 and 1091.
 FEATURE_FACTOR_REFRESH = 0.5
 
 
-def weighted_feature_factor(objective, hessp):
+def weighted_feature_factor(objective, hessp, reuse: bool = True):
     """Eigendecomposition of the curvature-weighted feature second moment ``G_c`` and the
     total curvature, for ``KroneckerPreconditioner`` (``A / total kron G_c``).
 
     Cached on the objective and reused while the samples' curvature ``c_i`` stays within
     ``FEATURE_FACTOR_REFRESH`` of the one it was computed from; ``SoftmaxObjective.with_C``
     copies the cache, so the fits of a path share it (``G_c`` does not depend on C).
+    ``reuse=False`` recomputes it in any case.
 
     Returns
     -------
@@ -100,7 +102,8 @@ def weighted_feature_factor(objective, hessp):
     curvature = hessp.row_curvature()
     cached = getattr(objective, "_feature_factor", None)
     if (
-        cached is not None
+        reuse
+        and cached is not None
         and cached["X"] is objective.X
         and np.abs(curvature - cached["curvature"]).sum()
         <= FEATURE_FACTOR_REFRESH * cached["curvature"].sum()

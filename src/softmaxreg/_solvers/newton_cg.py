@@ -13,7 +13,8 @@ Hessian-vector products) plus one Hessian-vector product per CG step; no Hessian
   curvature-weighted sample of rows, ``_preconditioners.sampled_hessian``), and refreshed
   when CG slows down again.
 - Inexact Newton: CG stops when ``||r|| <= eta ||g||`` with the forcing term
-  ``eta = min(0.1, sqrt(||g||))`` (superlinear convergence, few CG steps far from the optimum).
+  ``eta = min(0.1, sqrt(||g||))`` (superlinear convergence, few CG steps far from the optimum),
+  or once ``max |r| <= ENOUGH * tol`` (the last step need not overshoot the tolerance).
 - Smooth penalties only. The softmax data fit is flat along "the same vector added to every
   class's row"; the optimum of a smooth penalty has class-centred columns, so iterates and CG
   directions are kept centred (a projection), which removes that flat direction.
@@ -49,11 +50,16 @@ SAMPLED_SWITCH = 0.5
 SLOW_CG_STEPS = 8
 HESSIAN_MAX_PARAMS = 1500
 
+# CG also stops once max|r| <= ENOUGH * tol: the residual is the model's gradient after the
+# step, so a step that brings it far below the tolerance is enough. Measured (one thread):
+# digits 24 -> 23 ms, covertype 0.52 -> 0.49 s, digits CV 0.230 -> 0.218 s; gaps to f*
+# 4e-9 to 2e-8, as before. At 0.1 and 0.2 digits' gap grew to 1.1e-7 and 3.3e-7.
+ENOUGH = 0.05
 _ACCEPT = 1e-4  # accept a step when actual / predicted decrease exceeds this
 _SHRINK, _GROW = 0.25, 0.75
 
 
-def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
+def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0.0):
     """Approximately minimise ``g.z + z.H z / 2`` subject to ``||z||_M <= radius``.
 
     ``M`` is the inverse of the operator ``preconditioner.solve`` applies (on class-centred
@@ -74,6 +80,8 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     ry = inner(r, y)
     zz, zd, dd = 0.0, 0.0, ry  # <z,z>_M, <z,d>_M, <d,d>_M (d = -M^{-1} r)
     stop = forcing * float(np.linalg.norm(gradient))
+    # max|r| <= enough also stops CG; max|r| <= ||r|| <= sqrt(size) max|r| tells when to look
+    enough_norm = enough * np.sqrt(gradient.size)
     n_products = 0
     on_boundary = False
     for _ in range(max_cg):
@@ -92,10 +100,13 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
         hd *= alpha
         hz += hd
         r += hd
-        if np.linalg.norm(r) <= stop:
+        r_norm = np.linalg.norm(r)
+        if r_norm <= stop or (r_norm <= enough_norm and max_abs(r) <= enough):
             break
         y = preconditioner.solve(r)
         ry_next = inner(r, y)
+        if ry_next <= 0:  # r vanished in the preconditioner's metric (rounding): done
+            break
         beta = ry_next / ry
         zd = beta * (zd + alpha * dd)
         dd = ry_next + beta * beta * dd
@@ -112,9 +123,9 @@ def _row_norms_squared(objective) -> np.ndarray:
     return np.einsum("ij,ij->i", X, X, dtype=np.float64) + float(objective.fit_intercept)
 
 
-def _make_preconditioner(objective, hessp, kind, gram_eigen):
+def _make_preconditioner(objective, hessp, kind, gram_eigen, reuse=True):
     if kind == "weighted-kronecker":
-        gram_eigen, total, refreshed = weighted_feature_factor(objective, hessp)
+        gram_eigen, total, refreshed = weighted_feature_factor(objective, hessp, reuse)
         return KroneckerPreconditioner(
             hessp.class_curvature() / total, gram_eigen, objective.l2_strength, refreshed
         )
@@ -224,6 +235,11 @@ def newton_cg(
     exact = None  # HessianPreconditioner once CG turned out slow
     n_products = 0
     previous_metric = None
+    # Only a solve's first step may reuse the curvature-weighted Kronecker factor: it comes
+    # from the previous C of a path (a single fit has none). Reused within a solve, it
+    # changed covertype's trust-region path: 15 -> 19 to 29 Newton steps, gap to f* 1.5e-8
+    # -> 2.5e-7 (measured at refresh thresholds 0.1, 0.25, 0.5).
+    reuse_factor = True
     while gradient_norm > tol and n_iter < max_iter:
         n_iter += 1
         if can_form_hessian and n_products > switch_after:
@@ -240,7 +256,7 @@ def newton_cg(
         if exact is not None:
             metric = exact
         else:
-            metric = _make_preconditioner(objective, hessp, kind, gram_eigen)
+            metric = _make_preconditioner(objective, hessp, kind, gram_eigen, reuse_factor)
             if kind == "diagonal":
                 n_passes += 0.5
             elif kind == "weighted-kronecker" and metric.refreshed:
@@ -251,7 +267,7 @@ def newton_cg(
         previous_metric = metric
         forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
         step, step_length, predicted, n_products, on_boundary = _steihaug(
-            gradient, hessp, metric, radius, forcing, max_cg
+            gradient, hessp, metric, radius, forcing, max_cg, ENOUGH * tol
         )
         n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
         candidate = params + step.astype(params.dtype)
@@ -268,6 +284,7 @@ def newton_cg(
             radius = _SHRINK * step_length
         elif ratio > _GROW and on_boundary:
             radius *= 2.0
+        reuse_factor = False
         if np.isfinite(cand_value) and ratio > _ACCEPT:
             params, value, gradient, hessp = candidate, cand_value, cand_gradient, cand_hessp
             gradient_norm = max_abs(gradient)
