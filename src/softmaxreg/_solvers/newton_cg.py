@@ -235,11 +235,13 @@ def newton_cg(
     exact = None  # HessianPreconditioner once CG turned out slow
     n_products = 0
     previous_metric = None
-    # Only a solve's first step may reuse the curvature-weighted Kronecker factor: it comes
-    # from the previous C of a path (a single fit has none). Reused within a solve, it
-    # changed covertype's trust-region path: 15 -> 19 to 29 Newton steps, gap to f* 1.5e-8
-    # -> 2.5e-7 (measured at refresh thresholds 0.1, 0.25, 0.5).
-    reuse_factor = True
+    # Only the solves of a path (whose objective holds the factor of the previous C) reuse
+    # the curvature-weighted Kronecker factor while the curvature stays put; a single fit
+    # recomputes it at every step. Reused within single fits, it changed covertype's
+    # trust-region path: 15 -> 19 to 29 Newton steps, gap to f* 1.5e-8 -> 2.5e-7 (measured
+    # at refresh thresholds 0.1, 0.25, 0.5). Digits CV: 0.230 s (reuse at a path solve's
+    # first step only) -> 0.219 s.
+    reuse_factor = getattr(objective, "_feature_factor", None) is not None
     while gradient_norm > tol and n_iter < max_iter:
         n_iter += 1
         if can_form_hessian and n_products > switch_after:
@@ -284,7 +286,6 @@ def newton_cg(
             radius = _SHRINK * step_length
         elif ratio > _GROW and on_boundary:
             radius *= 2.0
-        reuse_factor = False
         if np.isfinite(cand_value) and ratio > _ACCEPT:
             params, value, gradient, hessp = candidate, cand_value, cand_gradient, cand_hessp
             gradient_norm = max_abs(gradient)
