@@ -283,7 +283,7 @@ def bench_cv(repeat, log):
         step = abs(np.searchsorted(Cs, mine.C_) - np.searchsorted(Cs, theirs.C_))
         score_gap = float(np.abs(mine.scores_.mean(axis=0) - theirs.scores_.mean(axis=0)).max())
         log(
-            f"  CV {penalty}: ours {mine_time:.2f} s C={mine.C_:g}; sklearn {seconds:.2f} s "
+            f"  CV {penalty}: ours {mine_time:.3f} s C={mine.C_:g}; sklearn {seconds:.3f} s "
             f"C={theirs.C_:g}; grid steps apart {step}; max mean-score gap {score_gap:.4f}"
         )
         best_mine = float(mine.scores_.mean(axis=0).max())
@@ -302,8 +302,8 @@ def bench_cv(repeat, log):
 
 
 def _times(ratio: float) -> str:
-    """A speed-up as "12x", or "0.86x" below 10 (so that a slow-down does not read "1x")."""
-    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+    """A speed-up as "12x", or "2.96x" below 10 (so that 2.96 does not read "3x")."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.3g}x"
 
 
 def _setting(machine, threads, repeat, load):
@@ -382,8 +382,8 @@ def format_cv(cv, machine, threads, repeat, load):
         mine, theirs = row["ours"], row["theirs"]
         reps = "" if theirs[1] > 1 else " (1 run)"
         lines.append(
-            f"| {row['penalty']} | {row['solver']} | **{mine[0]:.2f} s**, {mine[2]:g}, "
-            f"{mine[3]:.4f} | {theirs[0]:.1f} s{reps}, {theirs[2]:g}, {theirs[3]:.4f} | "
+            f"| {row['penalty']} | {row['solver']} | **{mine[0]:.3g} s**, {mine[2]:g}, "
+            f"{mine[3]:.4f} | {theirs[0]:.3g} s{reps}, {theirs[2]:g}, {theirs[3]:.4f} | "
             f"{row['steps']} | {row['gap']:.4f} | **{_times(theirs[0] / mine[0])}** |"
         )
     return "\n".join(lines) + "\n"
