@@ -191,3 +191,32 @@ def test_steihaug_stops_once_the_residual_is_below_enough():
     step = early[0]
     residual = gradient + hessp(step)  # the model's gradient after the step
     assert np.abs(residual).max() <= enough * (1 + 1e-6)
+
+
+def test_only_the_solves_of_a_path_reuse_the_kronecker_factor(monkeypatch):
+    """A single fit recomputes the factor at every Newton step; along a path, the next C
+    reuses the previous one while the curvature stays put (and reaches the same optimum)."""
+    from softmaxreg._solvers import newton_cg
+
+    calls = []
+    original = _preconditioners.weighted_feature_factor
+
+    def counting(objective, hessp, reuse=True):
+        result = original(objective, hessp, reuse)
+        calls.append(result[2])
+        return result
+
+    module = __import__("sys").modules["softmaxreg._solvers.newton_cg"]
+    monkeypatch.setattr(module, "weighted_feature_factor", counting)
+    X, y = _problem(n=600, d=12, K=3)
+    objective = _objective(X, y, 3, C=1.0)
+    first = newton_cg(objective, objective.initial_params(), tol=1e-8)
+    assert calls and all(calls)  # a single fit: recomputed at every step
+    calls.clear()
+    next_C = objective.with_C(1.5)
+    warm = newton_cg(next_C, first.params, tol=1e-8)
+    assert calls and not calls[0]  # the factor of C = 1 serves the first step at C = 1.5
+    fresh = _objective(X, y, 3, C=1.5)
+    cold = newton_cg(fresh, fresh.initial_params(), tol=1e-8)
+    assert warm.converged and cold.converged
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-10)
