@@ -697,8 +697,6 @@ def _xp_feature_gram(X, sample_weight, fit_intercept, chunk_size: int = 65536) -
     n, d = X.shape
     p = d + int(fit_intercept)
     gram = np.zeros((p, p), dtype=np.float64)
-    if isinstance(X, np.ndarray) and (sample_weight is None or sample_weight.min() >= 0):
-        return _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram)
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         weighted = (
