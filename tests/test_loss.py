@@ -108,6 +108,32 @@ def test_full_hessian_matches_hessp_columns(case):
     np.testing.assert_allclose(diagonal.ravel(), np.diag(H), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_curvature_is_the_sum_of_per_sample_class_hessians(weighted):
+    X, y, sw, K = make_problem(n=25, K=4, weighted=weighted)
+    params = np.random.default_rng(6).normal(size=(K, X.shape[1] + 1))
+    _, _, hessp = _loss.loss_gradient_hessp(X, y, params, sw, True)
+    scores = X @ params[:, :-1].T + params[:, -1]
+    proba = np.exp(scores - logsumexp(scores, axis=1, keepdims=True))
+    weights = np.ones(len(y)) if sw is None else sw
+    expected = sum(s * (np.diag(p) - np.outer(p, p)) for s, p in zip(weights, proba, strict=True))
+    np.testing.assert_allclose(hessp.class_curvature(), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_class_curvature_keeps_its_digits_when_predictions_are_confident():
+    # sum s p (1 - p) computed as sum s p - sum s p^2 cancels to a few float32 digits when
+    # most probabilities are near 1; the diagonal must not lose them.
+    X, y, sw, K = make_problem(n=3000, d=5, K=5, weighted=True, dtype=np.float32)
+    params = 6 * np.random.default_rng(7).normal(size=(K, X.shape[1] + 1)).astype(np.float32)
+    _, _, hessp32 = _loss.loss_gradient_hessp(X, y, params, sw, True)
+    _, _, hessp64 = _loss.loss_gradient_hessp(
+        X.astype(np.float64), y, params.astype(np.float64), sw.astype(np.float64), True
+    )
+    expected = hessp64.class_curvature()
+    error = np.abs(hessp32.class_curvature() - expected)
+    assert np.max(error / np.abs(np.diag(expected))[:, None]) <= 1e-5
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_float32_stays_float32_and_close_to_float64(sparse):
     X, y, sw, K = make_problem(sparse=sparse, weighted=True, dtype=np.float32)

@@ -374,7 +374,11 @@ class HessianProduct:
         """``sum_i s_i (diag(p_i) - p_i p_i^T)`` [K, K]: the class factor of the Hessian."""
         proba = self.proba
         weighted = proba if self.sample_weight is None else proba * self.sample_weight[:, None]
-        return np.diag(weighted.sum(axis=0)) - weighted.T @ proba
+        curvature = -(weighted.T @ proba)
+        # The diagonal as sum_i s_i p_ik (1 - p_ik), not sum s p - sum s p^2: the difference
+        # cancels to a few digits when classes are confidently predicted (float32 above all).
+        np.fill_diagonal(curvature, (weighted * (1 - proba)).sum(axis=0))
+        return curvature
 
     def row_curvature(self) -> np.ndarray:
         """``c_i = s_i sum_k p_ik (1 - p_ik)`` [n]: the trace of sample i's class curvature
@@ -674,8 +678,10 @@ class _ArrayAPIHessianProduct:
         xp = _namespace(self.X)
         proba = self.proba
         weighted = proba if self.sample_weight is None else proba * self.sample_weight[:, None]
-        totals = to_host(xp.sum(weighted, axis=0)).astype(np.float64)
-        return np.diag(totals) - to_host(weighted.T @ proba).astype(np.float64)
+        curvature = -to_host(weighted.T @ proba).astype(np.float64)
+        # The diagonal without cancellation, as in the NumPy objective.
+        np.fill_diagonal(curvature, to_host(xp.sum(weighted * (1 - proba), axis=0)))
+        return curvature
 
     def diagonal(self) -> np.ndarray:
         weights = self.proba * (1 - self.proba)
