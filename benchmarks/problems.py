@@ -99,9 +99,14 @@ def covertype(split: str = "validate"):
     return np.hstack([numeric, dummies]), y
 
 
-def newsgroups_tfidf():
-    """20 Newsgroups 'bydate' training split as TF-IDF (sparse CSR), K=20."""
-    cache = CACHE / "20news_train_tfidf.npz"
+def newsgroups_tfidf(max_features: int | None = None):
+    """20 Newsgroups 'bydate' training split as TF-IDF (sparse CSR), K=20.
+
+    ``max_features`` keeps the most frequent terms only (scikit-learn's
+    ``TfidfVectorizer(max_features=...)``, rows L2-normalised over the kept terms).
+    """
+    suffix = "" if max_features is None else f"_{max_features}"
+    cache = CACHE / f"20news_train_tfidf{suffix}.npz"
     labels_cache = CACHE / "20news_train_labels.npy"
     if cache.exists() and labels_cache.exists():
         return sp.load_npz(cache).tocsr(), np.load(labels_cache, allow_pickle=False)
@@ -120,7 +125,8 @@ def newsgroups_tfidf():
             raw = tar.extractfile(member).read()
             documents.append(io.TextIOWrapper(io.BytesIO(raw), encoding="latin-1").read())
             labels.append(group)
-    X = TfidfVectorizer(min_df=2, sublinear_tf=True).fit_transform(documents).tocsr()
+    vectorizer = TfidfVectorizer(min_df=2, sublinear_tf=True, max_features=max_features)
+    X = vectorizer.fit_transform(documents).tocsr()
     y = np.array(labels)
     CACHE.mkdir(exist_ok=True)
     sp.save_npz(cache, X)
