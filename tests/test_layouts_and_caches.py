@@ -33,6 +33,18 @@ def _objective(X, y, K, C=1.0, sample_weight=None, fit_intercept=True):
     )
 
 
+@pytest.mark.parametrize("layouts", ["CC", "FF", "CF", "FC"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_axpy_updates_in_place_in_every_layout(layouts, dtype):
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((2, 4, 9)).astype(dtype)
+    x = np.asfortranarray(x) if layouts[0] == "F" else x
+    y = np.asfortranarray(y) if layouts[1] == "F" else y
+    expected = y + dtype(0.7) * x
+    _loss.axpy(0.7, x, y)  # in place: y itself holds the result
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("layout", ["CC", "FF", "CF", "FC"])
 def test_inner_equals_vdot_in_every_layout(layout):
     rng = np.random.default_rng(1)
@@ -147,6 +159,36 @@ def test_sparse_fit_returns_c_ordered_coefficients_equal_to_the_dense_fit():
     assert sparse_fit.coef_.flags.c_contiguous
     np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, atol=1e-6)
+
+
+@pytest.mark.parametrize("n, d", [(60, 150), (150, 60)])
+def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d):
+    """Wide sparse X (d > n) is read from a CSC copy, narrow X as it is (CSR); the float32
+    copy of the products shares that layout's index arrays. Values equal the dense ones."""
+    X, y = _problem(n=n, d=d, density=0.1)
+    weight = np.random.default_rng(4).uniform(0.5, 2.0, n)
+    objective = _objective(X, y, 4, sample_weight=weight)
+    design = objective.pass_design()
+    assert design.format == ("csc" if d > n else "csr")
+    assert (design is X) == (d <= n)
+    single, _ = objective.float32_design()
+    assert single.format == design.format and single.dtype == np.float32
+    assert np.shares_memory(single.indices, design.indices)
+    dense = _objective(X.toarray(), y, 4, sample_weight=weight)
+    rng = np.random.default_rng(5)
+    params = np.asfortranarray(rng.standard_normal(objective.shape) * 0.3)
+    value, gradient, hessp = objective.loss_gradient_hessp(params)
+    dense_value, dense_gradient, dense_hessp = dense.loss_gradient_hessp(params)
+    assert value == pytest.approx(dense_value, rel=1e-13)
+    np.testing.assert_allclose(gradient, dense_gradient, rtol=1e-12, atol=1e-13)
+    direction = np.asfortranarray(rng.standard_normal(objective.shape))
+    np.testing.assert_allclose(hessp(direction), dense_hessp(direction), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(hessp.diagonal(), dense_hessp.diagonal(), rtol=1e-12, atol=1e-13)
+    hessp.float32_products()
+    np.testing.assert_allclose(hessp(direction), dense_hessp(direction), rtol=1e-4, atol=1e-5)
+    sparse_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X, y, sample_weight=weight)
+    dense_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X.toarray(), y, sample_weight=weight)
+    np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
 
 
 def test_weighted_feature_factor_recomputes_when_reuse_is_off():

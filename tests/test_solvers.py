@@ -237,6 +237,11 @@ def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
     model = float(np.vdot(gradient, full)) + 0.5 * float(np.vdot(full, hessp(full)))
     assert predicted == pytest.approx(-model, rel=1e-9)
     radius = 0.3 * length
-    step, length, _, _, on_boundary = _steihaug(gradient, hessp, metric, radius, 1e-10, 200)
+    step, length, predicted, _, on_boundary = _steihaug(
+        gradient, hessp, metric, radius, 1e-10, 200
+    )
     assert on_boundary and length == radius
     assert m_norm(step) == pytest.approx(radius, rel=1e-6)
+    # the model value is tracked by recurrence, not from H z: the cut step's too
+    model = float(np.vdot(gradient, step)) + 0.5 * float(np.vdot(step, hessp(step)))
+    assert predicted == pytest.approx(-model, rel=1e-9)

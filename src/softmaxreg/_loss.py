@@ -24,6 +24,7 @@ products, no Python loop over samples or class pairs.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 __all__ = [
@@ -110,6 +111,21 @@ def inner(a: np.ndarray, b: np.ndarray) -> float:
     if a.flags.f_contiguous and b.flags.f_contiguous:
         return float(np.dot(a.T.ravel(), b.T.ravel()))
     return float(np.einsum("ij,ij->", a, b)) if a.ndim == 2 else float(np.vdot(a, b))
+
+
+def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
+    """``y += alpha * x`` in place: one BLAS call on the flat views when both arrays share a
+    contiguous layout (NumPy would make a temporary the size of the parameters, 9 MB on
+    20 Newsgroups, and read it back)."""
+    same_layout = (x.flags.c_contiguous and y.flags.c_contiguous) or (
+        x.flags.f_contiguous and y.flags.f_contiguous
+    )
+    if not same_layout or x.dtype != y.dtype or x.dtype.kind != "f":
+        y += alpha * x
+        return
+    flat_y = y.ravel(order="K")  # a view, in memory order
+    blas_axpy = scipy.linalg.get_blas_funcs("axpy", (flat_y,))
+    blas_axpy(x.ravel(order="K"), flat_y, a=alpha)
 
 
 def split_params(params: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -401,11 +417,17 @@ class HessianProduct:
     def diagonal(self, chunk_size: int = 8192) -> np.ndarray:
         """Diagonal of the Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
 
-        Squares X by row chunks, so no copy of the whole of X is held.
+        Squares dense or CSR X by row chunks, so no copy of the whole of X is held.
         """
         weights = self.proba * (1 - self.proba)
         if self.sample_weight is not None:
             weights *= self.sample_weight[:, None]
+        if sp.issparse(self.X) and self.X.format == "csc":
+            # row chunks of CSC X would each scan all of it: square the values once instead,
+            # sharing X's index arrays (as much memory as the chunks of CSR X hold)
+            X = self.X
+            squared = sp.csc_matrix((np.square(X.data), X.indices, X.indptr), shape=X.shape)
+            return _residual_to_gradient(squared, weights, self.fit_intercept)
         n = self.X.shape[0]
         total = None
         for start in range(0, n, chunk_size):

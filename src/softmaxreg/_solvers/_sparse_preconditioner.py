@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 
 from ._result import class_mean
 
@@ -51,7 +50,7 @@ class CoarseBasis:
 
     Parameters
     ----------
-    X : CSR matrix of shape (n, d)
+    X : CSR or CSC matrix of shape (n, d)
     fit_intercept : bool
     rank : int
         Number of leading right singular vectors of X to include.
@@ -67,7 +66,7 @@ class CoarseBasis:
         ``Z = [X, 1] F``.
     ridge_gram : ndarray of shape (m, m)
         ``F_W^T F_W`` over the coefficient rows only (the intercept is not penalised).
-    squared : CSR matrix of shape (n, d), float32
+    squared : sparse matrix of shape (n, d), float32, in X's format
         ``X`` with squared values (shares X's index arrays). float32: the diagonal only
         scales the preconditioner, and the product costs half of float64's.
     score_products : ndarray of shape (n, m * m)
@@ -89,17 +88,21 @@ class CoarseBasis:
         self.features = np.asfortranarray(features)
         self.scores = scores
         self.ridge_gram = features[:d].T @ features[:d]
-        self.squared = sp.csr_matrix(
+        self.squared = X.__class__(
             (np.square(X.data, dtype=np.float32), X.indices, X.indptr), shape=X.shape
         )
         self.score_products = _row_outer_products(scores)
 
     @classmethod
     def of(cls, objective) -> CoarseBasis:
-        """The basis of ``objective.X``, cached on the objective (X does not change in a fit)."""
+        """The basis of ``objective.X``, cached on the objective (X does not change in a fit).
+
+        Computed on the CSC copy the passes use (``SoftmaxObjective.pass_design``), whose
+        sparse products are the faster ones (see there); ``squared`` shares its indices.
+        """
         cached = getattr(objective, "_coarse_basis", None)
         if cached is None or cached[0] is not objective.X:
-            cached = (objective.X, cls(objective.X.tocsr(), objective.fit_intercept))
+            cached = (objective.X, cls(objective.pass_design(), objective.fit_intercept))
             objective._coarse_basis = cached
         return cached[1]
 
