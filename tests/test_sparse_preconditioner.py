@@ -173,24 +173,44 @@ def test_estimator_on_csr_matches_dense_fit():
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, rtol=1e-6, atol=1e-7)
 
 
-def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(monkeypatch):
+@pytest.mark.parametrize("n, d, C", [(400, 60, 100.0), (80, 300, 1.0)], ids=["narrow", "wide"])
+def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(monkeypatch, n, d, C):
+    """Products and CG vectors are float32 (on CSR, or a CSC copy for wide X); the gradient
+    and the objective stay float64 and reach the dense Newton-Cholesky optimum."""
     from softmaxreg import _loss
 
     rng = np.random.default_rng(0)
-    X = sp.random(400, 60, density=0.1, format="csr", random_state=1, dtype=np.float64)
-    y = rng.integers(0, 4, 400)
+    X = sp.random(n, d, density=0.1, format="csr", random_state=1, dtype=np.float64)
+    y = rng.integers(0, 4, n)
     dtypes = []
     original = _loss.HessianProduct.__call__
 
     def spy(self, direction):
-        dtypes.append(self.proba.dtype)
+        dtypes.append((self.proba.dtype, direction.dtype, self.X.format))
         return original(self, direction)
 
     monkeypatch.setattr(_loss.HessianProduct, "__call__", spy)
-    objective = SoftmaxObjective(X, y, 4, None, True, 100.0, Penalty("l2"))
+    objective = SoftmaxObjective(X, y, 4, None, True, C, Penalty("l2"))
     result = newton_cg(objective, objective.initial_params(), tol=1e-10)
     assert result.converged and result.params.dtype == np.float64
-    assert dtypes and set(dtypes) == {np.dtype(np.float32)}
-    dense = SoftmaxObjective(X.toarray(), y, 4, None, True, 100.0, Penalty("l2"))
+    layout = "csc" if d > n else "csr"
+    assert dtypes and set(dtypes) == {(np.dtype(np.float32), np.dtype(np.float32), layout)}
+    dense = SoftmaxObjective(X.toarray(), y, 4, None, True, C, Penalty("l2"))
     reference = SOLVERS["newton-cholesky"][0](dense, dense.initial_params(), tol=1e-12)
     assert result.objective == pytest.approx(reference.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["coarse-space", "diagonal"])
+def test_float32_residuals_are_solved_in_float32_as_in_float64(kind):
+    from softmaxreg._solvers.newton_cg import _make_preconditioner
+
+    X, y = _sparse_problem()
+    objective = _objective(X, y)
+    _, gradient, hessp = objective.loss_gradient_hessp(_point(objective))
+    metric = _make_preconditioner(objective, hessp, kind, None)
+    for layout in (np.ascontiguousarray, np.asfortranarray):
+        single = metric.solve(layout(gradient.astype(np.float32)))
+        assert single.dtype == np.float32
+        np.testing.assert_allclose(
+            single, metric.solve(layout(gradient)), rtol=1e-4, atol=1e-6 * np.abs(single).max()
+        )

@@ -30,7 +30,12 @@ class DiagonalPreconditioner:
         self.metric = np.maximum(diagonal, floor)
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
-        return center_classes(residual / self.metric)
+        metric = self.metric
+        if residual.dtype == np.float32:  # float32 CG vectors (sparse X) stay float32
+            if getattr(self, "_single", None) is None:
+                self._single = metric.astype(np.float32)
+            metric = self._single
+        return center_classes(residual / metric)
 
     def norm(self, step: np.ndarray) -> float:
         return float(np.sqrt(np.sum(self.metric * step * step)))

@@ -196,12 +196,23 @@ class CoarseSpacePreconditioner:
         self._norm_matrix = inverse_gram @ hessian @ inverse_gram - inverse_gram
 
     def _restrict(self, matrix: np.ndarray) -> np.ndarray:
-        """``Q^T vec(matrix)`` for a [K, p] matrix, flattened [(K-1) m]."""
-        return (self.class_basis.T @ (matrix @ self.features)).ravel()
+        """``Q^T vec(matrix)`` for a [K, p] matrix, flattened [(K-1) m] (float64)."""
+        features = self._in_dtype(matrix.dtype)[1]
+        return (self.class_basis.T @ (matrix @ features).astype(np.float64)).ravel()
+
+    def _in_dtype(self, dtype):
+        """``(metric, features)`` in ``dtype`` (float32 residuals stay float32: on wide
+        sparse X every pass over a [K, p] array counts)."""
+        if dtype == np.float64 or dtype.kind != "f":
+            return self.metric, self.features
+        if getattr(self, "_single", None) is None or self._single[0].dtype != dtype:
+            self._single = (self.metric.astype(dtype), self.features.astype(dtype, order="F"))
+        return self._single
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
-        r = residual.astype(np.float64, copy=False)
-        step = r / self.metric
+        r = residual if residual.dtype.kind == "f" else residual.astype(np.float64)
+        metric, features = self._in_dtype(r.dtype)
+        step = r / metric
         step -= class_mean(step)  # centred, as the data fit is flat along the class mean
         if not step.size or not self._norm_matrix.size:
             return step.astype(residual.dtype, copy=False)
@@ -212,14 +223,13 @@ class CoarseSpacePreconditioner:
         # step += (U c) F^T in place: one BLAS call instead of a temporary [K, p] array
         # (BLAS updates Fortran-ordered matrices in place, so a C-ordered step goes
         # transposed; the returned array is the updated step either way)
-        class_part = self.class_basis @ correction.reshape(self._shape)
+        class_part = (self.class_basis @ correction.reshape(self._shape)).astype(step.dtype)
+        gemm = scipy.linalg.get_blas_funcs("gemm", (step,))
         if step.flags.f_contiguous:
-            step = scipy.linalg.blas.dgemm(
-                1.0, class_part, self.features, beta=1.0, c=step, overwrite_c=True, trans_b=True
-            )
+            step = gemm(1.0, class_part, features, beta=1.0, c=step, overwrite_c=True, trans_b=True)
         else:
-            step = scipy.linalg.blas.dgemm(
-                1.0, self.features, class_part, beta=1.0, c=step.T, overwrite_c=True, trans_b=True
+            step = gemm(
+                1.0, features, class_part, beta=1.0, c=step.T, overwrite_c=True, trans_b=True
             ).T
         return step.astype(residual.dtype, copy=False)
 
