@@ -423,8 +423,8 @@ class HessianProduct:
         if self.sample_weight is not None:
             weights *= self.sample_weight[:, None]
         if sp.issparse(self.X) and self.X.format == "csc":
-            # row chunks of CSC X would each scan all of it: square the values once instead,
-            # sharing X's index arrays (as much memory as the chunks of CSR X hold)
+            # row chunks of CSC X would each scan all of it: square its values once instead
+            # (one array of X's values; the squared matrix shares X's index arrays)
             X = self.X
             squared = sp.csc_matrix((np.square(X.data), X.indices, X.indptr), shape=X.shape)
             return _residual_to_gradient(squared, weights, self.fit_intercept)

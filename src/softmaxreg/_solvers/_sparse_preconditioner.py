@@ -97,8 +97,9 @@ class CoarseBasis:
     def of(cls, objective) -> CoarseBasis:
         """The basis of ``objective.X``, cached on the objective (X does not change in a fit).
 
-        Computed on the CSC copy the passes use (``SoftmaxObjective.pass_design``), whose
-        sparse products are the faster ones (see there); ``squared`` shares its indices.
+        Computed on the layout the passes read (``SoftmaxObjective.pass_design``: a CSC
+        copy for wide X, X itself otherwise), whose sparse products are the faster ones;
+        ``squared`` shares its index arrays.
         """
         cached = getattr(objective, "_coarse_basis", None)
         if cached is None or cached[0] is not objective.X:
