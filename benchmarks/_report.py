@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -64,3 +65,23 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def benchmark_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every solver benchmark script takes (``doc``'s first line describes it)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--problems", default="", help="comma-separated name substrings")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS/OpenMP threads for every library"
+    )
+    return parser
+
+
+def limit_threads(threads: int | None) -> None:
+    """Limit BLAS/OpenMP threads for the rest of the process (None: leave them)."""
+    if threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)

@@ -23,7 +23,6 @@ Everything runs in this one process; the table goes to the ``solvers`` section o
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import tracemalloc
@@ -35,7 +34,12 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_description, write_section  # noqa: E402
+from _report import (  # noqa: E402
+    benchmark_arguments,
+    limit_threads,
+    machine_description,
+    write_section,
+)
 from problems import PROBLEMS, DataUnavailable  # noqa: E402
 
 TOLERANCES = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
@@ -187,19 +191,10 @@ def table(results) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", default="", help="comma-separated name substrings")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser = benchmark_arguments(__doc__)
     parser.add_argument("--section", default="solvers", help="RESULTS.md section to write")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="BLAS/OpenMP threads for both sides"
-    )
     args = parser.parse_args(argv)
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
+    limit_threads(args.threads)
     wanted = [item for item in args.problems.split(",") if item]
     results, missing = [], []
     for name, loader in PROBLEMS.items():

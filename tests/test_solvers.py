@@ -100,10 +100,14 @@ def test_newton_cg_preconditioners_agree(preconditioner):
 
 
 def test_auto_choice_rule():
-    dense_small = np.zeros((1000, 5))
-    assert choose_solver(dense_small, 3, "l2") == "newton-cholesky"
-    assert choose_solver(np.zeros((1000, 100)), 10, "l2") == "newton-cg"
+    # newton-cholesky only where K * p <= 100 and n (K p)^2 <= 1e6
+    assert choose_solver(np.zeros((150, 4)), 3, "l2") == "newton-cholesky"  # iris
+    assert choose_solver(np.zeros((1000, 5)), 3, "l2") == "newton-cholesky"  # 324k
+    assert choose_solver(np.zeros((1000, 5)), 3, None, fit_intercept=False) == "newton-cholesky"
+    assert choose_solver(np.zeros((20_000, 10)), 8, "l2") == "newton-cg"  # many rows
+    assert choose_solver(np.zeros((50, 100)), 10, "l2") == "newton-cg"  # K * p = 1010
     assert choose_solver(sp.csr_matrix((1000, 5000)), 20, "l2") == "newton-cg"
+    assert choose_solver(np.zeros((150, 4)), 3, "l1") == "prox-newton"
 
 
 def test_curvature_sample_is_unbiased_and_keeps_heavy_rows():

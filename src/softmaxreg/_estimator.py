@@ -174,7 +174,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                     f"solvers for it: {supported}."
                 )
             return self.solver
-        return choose_solver(X, objective.n_classes, self.penalty)
+        return choose_solver(X, objective.n_classes, self.penalty, self.fit_intercept)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
