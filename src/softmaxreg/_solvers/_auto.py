@@ -10,14 +10,14 @@ Rule for the smooth penalties ("l2" and None), with ``p = d + fit_intercept``:
 - ``newton-cg`` otherwise, dense or sparse, float32 or float64: trust-region Newton-CG whose
   preconditioner adapts to the problem (Kronecker-factored for dense X up to 2,000 columns,
   coarse-space for sparse X, Jacobi for wider X). A Hessian costs ``n (K p)^2`` where a
-  Hessian-vector product costs ``4 n K p``, so from a few thousand rows Newton-CG is faster
-  even at small ``K * p``: newton-cholesky takes 1.7x its time on 2,000 x 14, K=6 and 2.5x on
-  20,000 x 10, K=8 (``K * p`` 90 and 88); L-BFGS takes 2.5-18x its time on the solver
-  benchmark's nine problems and the three 20,000-row ones.
+  Hessian-vector product costs ``4 n K p``, so with more rows Newton-CG wins even at small
+  ``K * p``: newton-cholesky ties it on 2,000 x 9, K=3 and takes 1.7x its time on
+  2,000 x 14, K=6 and 2.5x on 20,000 x 10, K=8 (``K * p`` 30, 90 and 88); L-BFGS takes
+  2.5-18x its time on the solver benchmark's nine problems and the three 20,000-row ones.
 
 The ``choice`` section of ``benchmarks/RESULTS.md`` (``benchmarks/choice.py``) runs every
-smooth solver on 19 problems: auto's pick is the fastest on 14 and within 1.02-1.19x of it on
-the other five, all under 20 ms.
+smooth solver on 19 problems: auto's pick is the fastest on 16 and within 1.02-1.19x of it on
+the other three, all under 20 ms.
 
 Non-smooth penalties ("l1", "elasticnet", "grouped") always get ``prox-newton``.
 
