@@ -133,6 +133,37 @@ def test_curvature_sample_is_unbiased_and_keeps_heavy_rows():
     assert abs(np.mean(counts) - 200) < 5
 
 
+def test_newton_cg_switches_to_the_exact_hessian_only_when_cg_costs_more(monkeypatch):
+    import importlib
+
+    newton_cg_module = importlib.import_module("softmaxreg._solvers.newton_cg")
+    formed = []
+    original = SoftmaxObjective.hessian
+
+    def spy(self, params, rows=None, row_weight=None):
+        formed.append(rows)
+        return original(self, params, rows, row_weight)
+
+    monkeypatch.setattr(SoftmaxObjective, "hessian", spy)
+    # 600 rows: fewer than the row sample, so the preconditioner's Hessian is the exact one
+    X, y = make_classification(600, 12, n_informative=8, n_classes=4, random_state=3)
+    X[:, 0] *= 100.0  # badly scaled: CG is slow without a good preconditioner
+    objective = SoftmaxObjective(X, y, 4, None, True, 10.0, Penalty("l2"))
+    reference = SOLVERS["newton-cholesky"][0](objective, objective.initial_params(), tol=1e-12)
+    formed.clear()  # newton-cholesky's own Hessians
+    # priced above any Newton step's CG, it is never formed
+    monkeypatch.setattr(newton_cg_module, "PARAMS_PER_HESSIAN_PASS", 1e-6)
+    result = newton_cg_module.newton_cg(objective, objective.initial_params(), tol=1e-9)
+    assert formed == [] and result.converged
+    assert result.objective == pytest.approx(reference.objective, rel=1e-12)
+    # priced as nearly free, it is formed after the first step that needed 2+ CG steps
+    monkeypatch.setattr(newton_cg_module, "SLOW_CG_STEPS", 1)
+    monkeypatch.setattr(newton_cg_module, "PARAMS_PER_HESSIAN_PASS", 1e6)
+    result = newton_cg_module.newton_cg(objective, objective.initial_params(), tol=1e-9)
+    assert formed and all(rows is None for rows in formed) and result.converged
+    assert result.objective == pytest.approx(reference.objective, rel=1e-12)
+
+
 def test_newton_cg_with_the_sampled_hessian_preconditioner_reaches_the_optimum(monkeypatch):
     import importlib
 

@@ -49,6 +49,11 @@ SAMPLED_SWITCH = 0.5
 # more CG steps than this and the Hessian has at most HESSIAN_MAX_PARAMS rows.
 SLOW_CG_STEPS = 8
 HESSIAN_MAX_PARAMS = 1500
+# The exact Hessian from all rows costs n (K p)^2 multiply-adds in BLAS-3 against 2 n K p for
+# a pass: measured K*p/13 to K*p/29 passes (one thread; 1,797 x 64, K=10: 40 ms, 42 passes;
+# 900 x 21, K=5: 7; 3,000 x 99, K=10: 74). Costed at K*p/40 before, it was formed on digits
+# whenever a Newton step happened to need 22 CG steps rather than 21 (35 ms, 60% of a fit).
+PARAMS_PER_HESSIAN_PASS = 15.0
 
 # CG also stops once max|r| <= ENOUGH * tol: the residual is the model's gradient after the
 # step, so a step that brings it far below the tolerance is enough. Measured (one thread):
@@ -237,9 +242,10 @@ def newton_cg(
         rng = np.random.default_rng(0)  # a fixed seed: fits are reproducible
         row_norms_squared = None
     else:
-        # the Hessian costs about K*p/30 passes (BLAS-3); form it when CG costs more
-        hessian_cost = params.size / 40.0  # BLAS-3 syrk, measured ~ K*p/30 to K*p/50 passes
-        switch_after = max(SLOW_CG_STEPS, params.size / 30.0)
+        # the exact Hessian costs about K*p/15 passes; form it when one Newton step's CG
+        # cost more than that (a product costs 3/4 of a pass)
+        hessian_cost = params.size / PARAMS_PER_HESSIAN_PASS
+        switch_after = max(SLOW_CG_STEPS, hessian_cost / 0.75)
     exact = None  # HessianPreconditioner once CG turned out slow
     n_products = 0
     previous_metric = None
