@@ -51,8 +51,10 @@ SLOW_CG_STEPS = 8
 HESSIAN_MAX_PARAMS = 1500
 # The exact Hessian from all rows costs n (K p)^2 multiply-adds in BLAS-3 against 2 n K p for
 # a pass: measured K*p/13 to K*p/29 passes (one thread; 1,797 x 64, K=10: 40 ms, 42 passes;
-# 900 x 21, K=5: 7; 3,000 x 99, K=10: 74). Costed at K*p/40 before, it was formed on digits
-# whenever a Newton step happened to need 22 CG steps rather than 21 (35 ms, 60% of a fit).
+# 900 x 21, K=5: 7; 3,000 x 99, K=10: 74). Priced at K*p/40 before, it was formed in digits
+# fits at C = 5, 10 and 30 and made them slower: two fits (C=5 and 10) 203 -> 145 ms, median
+# of 10 interleaved runs, with the same Newton steps; digits' 5-fold CV over 9 C unchanged
+# (0.58 and 0.59 s).
 PARAMS_PER_HESSIAN_PASS = 15.0
 
 # CG also stops once max|r| <= ENOUGH * tol: the residual is the model's gradient after the
