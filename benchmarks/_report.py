@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import re
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -85,3 +86,25 @@ def limit_threads(threads: int | None) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
+
+
+def design_objective(X, y_codes, coef, intercept, C=1.0) -> float:
+    """DESIGN.md's f = C * sum_i -log P(y_i | x_i) + 0.5 ||W||^2, in float64 (dense or sparse
+    X), whoever fitted ``coef`` [K, d] and ``intercept`` [K]."""
+    import numpy as np
+    from scipy.special import log_softmax
+
+    X = X.astype(np.float64)
+    scores = np.asarray(X @ coef.astype(np.float64).T) + intercept.astype(np.float64)
+    log_proba = log_softmax(scores, axis=1)
+    return float(
+        -C * log_proba[np.arange(len(y_codes)), y_codes].sum()
+        + 0.5 * np.sum(coef.astype(np.float64) ** 2)
+    )
+
+
+def timed(call):
+    """``(seconds, result)`` of one call."""
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result

@@ -21,7 +21,6 @@ Everything runs in one process; the table goes to the ``choice`` section of
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -32,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
     benchmark_arguments,
+    design_objective,
     limit_threads,
     machine_description,
+    timed,
     write_section,
 )
 from problems import PROBLEMS, DataUnavailable  # noqa: E402
@@ -89,31 +90,12 @@ SMALL_PROBLEMS = {
 }
 
 
-def objective_value(X, y_codes, coef, intercept) -> float:
-    """DESIGN.md's f (C=1) in float64."""
-    from scipy.special import log_softmax
-
-    X = X.astype(np.float64)
-    scores = np.asarray(X @ coef.astype(np.float64).T) + intercept.astype(np.float64)
-    log_proba = log_softmax(scores, axis=1)
-    return float(
-        -log_proba[np.arange(len(y_codes)), y_codes].sum()
-        + 0.5 * np.sum(coef.astype(np.float64) ** 2)
-    )
-
-
 def fit(X, y, **params):
     from softmaxreg import SoftmaxRegression
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a scan's loose tolerances may not converge
         return SoftmaxRegression(C=1.0, max_iter=10_000, **params).fit(X, y)
-
-
-def timed(call):
-    start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
 
 
 def median_time(call, repeat: int, first: float) -> float:
@@ -137,7 +119,7 @@ def run_problem(name, loader, repeat, log):
     kind = "sparse" if sp.issparse(X) else "dense"
     log(f"== {name}: n={n}, d={d}, K={K}, K*p={n_params}, {kind} {X.dtype}; auto: {auto}")
     tight = fit(X.astype(np.float64), y, solver="newton-cg", tol=1e-10)
-    best = objective_value(X, y_codes, tight.coef_, tight.intercept_)
+    best = design_objective(X, y_codes, tight.coef_, tight.intercept_)
     scans = {}
     for solver in SOLVERS:
         if solver == "newton-cholesky" and n_params > CHOLESKY_MAX_PARAMS:
@@ -145,7 +127,7 @@ def run_problem(name, loader, repeat, log):
         runs = []
         for tol in TOLERANCES:
             seconds, model = timed(lambda s=solver, t=tol: fit(X, y, solver=s, tol=t))
-            value = objective_value(X, y_codes, model.coef_, model.intercept_)
+            value = design_objective(X, y_codes, model.coef_, model.intercept_)
             runs.append({"tol": tol, "seconds": seconds, "objective": value})
             best = min(best, value)
             log(f"   {solver:16s} tol={tol:.0e} {seconds:8.3f}s f={value:.12g}")

@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
     benchmark_arguments,
+    design_objective,
     limit_threads,
     machine_description,
+    timed,
     write_section,
 )
 from problems import PROBLEMS, DataUnavailable  # noqa: E402
@@ -48,29 +50,10 @@ NEWTON_CHOLESKY_MAX_PARAMS = 500
 SOLVER_TIME_CAP = 120.0  # seconds; a scikit-learn solver slower than this is not scanned on
 
 
-def design_objective(X, y_codes, coef, intercept, C=1.0) -> float:
-    """DESIGN.md's f = C * sum_i -log P(y_i | x_i) + 0.5 ||W||^2, in float64."""
-    from scipy.special import log_softmax
-
-    X = X.astype(np.float64) if not sp.issparse(X) else X.astype(np.float64)
-    scores = np.asarray(X @ coef.astype(np.float64).T) + intercept.astype(np.float64)
-    log_proba = log_softmax(scores, axis=1)
-    return float(
-        -C * log_proba[np.arange(len(y_codes)), y_codes].sum()
-        + 0.5 * np.sum(coef.astype(np.float64) ** 2)
-    )
-
-
 def nbytes(X) -> int:
     if sp.issparse(X):
         return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     return X.nbytes
-
-
-def timed(fit):
-    start = time.perf_counter()
-    model = fit()
-    return time.perf_counter() - start, model
 
 
 def sklearn_fit(X, y, solver, tol):
