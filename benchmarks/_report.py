@@ -81,11 +81,25 @@ def benchmark_arguments(doc: str) -> argparse.ArgumentParser:
 
 
 def limit_threads(threads: int | None) -> None:
-    """Limit BLAS/OpenMP threads for the rest of the process (None: leave them)."""
+    """Limit BLAS/OpenMP threads for the rest of the process (None: leave them).
+
+    threadpoolctl limits only the libraries loaded when it is called, so every library that
+    brings a BLAS is imported first: SciPy's own OpenBLAS (``scipy.linalg``: our ``axpy`` and
+    Cholesky solves, scikit-learn's newton-cholesky solves) loads after NumPy's, and until
+    session 10 it ran with all cores in `run.py` and `choice.py` while their headers said one
+    thread. Raises if any BLAS still runs more threads than asked.
+    """
     if threads:
-        from threadpoolctl import threadpool_limits
+        import scipy.linalg  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        import softmaxreg  # noqa: F401
 
         threadpool_limits(threads)
+        running = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+        if running != {threads}:
+            raise RuntimeError(f"BLAS threads {running} despite the limit {threads}")
 
 
 def design_objective(X, y_codes, coef, intercept, C=1.0) -> float:
