@@ -164,6 +164,37 @@ def test_newton_cg_switches_to_the_exact_hessian_only_when_cg_costs_more(monkeyp
     assert result.objective == pytest.approx(reference.objective, rel=1e-12)
 
 
+def test_newton_cholesky_converges_where_the_objective_cannot_show_its_decrease():
+    """Near the optimum a Newton step promises a decrease below the objective's rounding, so
+    comparing objective values is noise there. The solver must then follow the gradient and
+    converge in a step or two. It used to backtrack on that noise: iris along a CV path
+    stayed at max|gradient| 1.8e-10 for 100 iterations at tol 1e-10. Here every value the
+    line search computes is a few units in the last place too high, as a differently
+    rounded evaluation can be."""
+    from sklearn.datasets import load_iris
+
+    newton_cholesky = SOLVERS["newton-cholesky"][0]
+    X, y = load_iris(return_X_y=True)
+    objective = SoftmaxObjective(X, y, 3, None, True, 0.1, Penalty("l2"))
+    optimum = newton_cholesky(objective, objective.initial_params(), tol=1e-14).params
+    # a start whose gradient is about 1e-9 and whose excess objective (~1e-18) is far below
+    # the objective's rounding (64 eps |F| ~ 6e-15)
+    start = optimum + 1e-9 * np.random.default_rng(0).standard_normal(optimum.shape)
+    value, gradient = objective.loss_gradient(start)
+    assert np.abs(gradient).max() > 1e-11
+    assert value - objective.value(optimum) < np.finfo(float).eps * value
+
+    class RoundedUp(SoftmaxObjective):
+        def loss(self, params):
+            value = super().loss(params)
+            return value + 8 * np.finfo(float).eps * abs(value)
+
+    rounded = RoundedUp(X, y, 3, None, True, 0.1, Penalty("l2"))
+    result = newton_cholesky(rounded, start, tol=1e-13, max_iter=20)
+    assert result.converged and result.n_iter <= 3
+    np.testing.assert_allclose(result.params, optimum, rtol=0, atol=1e-10)
+
+
 def test_newton_cg_with_the_sampled_hessian_preconditioner_reaches_the_optimum(monkeypatch):
     import importlib
 
