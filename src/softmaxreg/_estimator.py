@@ -45,6 +45,33 @@ def _backend(X) -> str | None:
     return None
 
 
+def _not_converged_message(solver_name, n_iter, max_iter, gradient_norm, tol, dtype) -> str:
+    """The ConvergenceWarning text, naming why the fit stopped short of ``tol``.
+
+    A solver that stops before ``max_iter`` without reaching ``tol`` found no step that
+    lowers the objective at the data's precision: the gradient is at its rounding level for
+    these feature scales (float32 features of size 1e4 leave it near 1e-4), so more
+    iterations would not help.
+    """
+    summary = f"max|gradient| = {gradient_norm:.2e} > tol = {tol:.1e}"
+    if n_iter < max_iter:
+        dtype = np.dtype(dtype)
+        remedies = (
+            "standardise the features, fit float64 data, or loosen tol"
+            if dtype == np.float32
+            else "standardise the features or loosen tol"
+        )
+        return (
+            f"{solver_name} stopped after {n_iter} iterations ({summary}): no step lowers the "
+            f"objective further in {dtype.name}, so tol is below the precision this data "
+            f"allows; {remedies}."
+        )
+    return (
+        f"{solver_name} did not converge in {n_iter} iterations ({summary}); "
+        "increase max_iter, loosen tol, or add regularisation (smaller C)."
+    )
+
+
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """Softmax (multinomial logistic) regression.
 
@@ -420,13 +447,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
         if not self.converged_:
-            warnings.warn(
-                f"{solver_name} did not converge in {self.n_iter_} iterations "
-                f"(max|gradient| = {result.gradient_norm:.2e} > tol = {self.tol:.1e}); "
-                "increase max_iter, loosen tol, or add regularisation (smaller C).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            warnings.warn(_not_converged_message(
+                solver_name, self.n_iter_, self.max_iter, result.gradient_norm, self.tol, dtype
+            ), ConvergenceWarning, stacklevel=3)
         return self
 
     # ------------------------------------------------------------------ prediction

@@ -136,11 +136,23 @@ class HessianPreconditioner:
         import scipy.linalg
 
         self.shape = shape
+        # A ridge relative to the largest diagonal entry keeps the factorisation of an
+        # (almost) singular Hessian stable. It must exceed the Hessian's own rounding: one
+        # computed from float32 data is indefinite at 1e-12 (iris scaled by 1e4 in float32:
+        # LinAlgError at the 14th minor). Raised 1000-fold while Cholesky still fails.
+        relative = max(1e-12, 100 * float(np.finfo(hessian.dtype).eps))
         self.hessian = hessian.astype(np.float64, copy=False)
-        matrix = gauge_fixed(self.hessian, shape)
-        # a relative ridge keeps the factorisation of an (almost) singular Hessian stable
-        matrix[np.diag_indices_from(matrix)] += 1e-12 * float(np.abs(np.diag(matrix)).max())
-        self.factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
+        scale = float(np.abs(np.diag(self.hessian)).max())
+        for _ in range(3):
+            matrix = gauge_fixed(self.hessian, shape)
+            matrix[np.diag_indices_from(matrix)] += relative * scale
+            try:
+                self.factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
+                break
+            except np.linalg.LinAlgError:
+                relative *= 1e3
+        else:
+            raise np.linalg.LinAlgError("the Hessian preconditioner is not positive definite")
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         import scipy.linalg

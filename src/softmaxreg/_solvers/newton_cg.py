@@ -269,8 +269,11 @@ def newton_cg(
                 hessian = sampled_hessian(
                     objective, params, hessp, sample_rows, row_norms_squared, rng
                 )
-            exact = HessianPreconditioner(hessian, params.shape)
             n_passes += hessian_cost
+            try:
+                exact = HessianPreconditioner(hessian, params.shape)
+            except np.linalg.LinAlgError:  # not factorable even with a ridge: keep CG's metric
+                exact, can_form_hessian = None, False
         if exact is not None:
             metric = exact
         else:
