@@ -195,6 +195,32 @@ def test_newton_cholesky_converges_where_the_objective_cannot_show_its_decrease(
     np.testing.assert_allclose(result.params, optimum, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("data, dtype", [("iris", np.float64), ("dense", np.float32)])
+def test_newton_cg_stops_once_the_gradient_is_at_its_rounding_level(data, dtype):
+    """A tol below what the data's precision allows cannot be met: newton-cg must notice
+    (steps that change the objective by less than its rounding and do not lower the
+    gradient) and stop within a few iterations. It used to shrink its radius and retry until
+    max_iter, with CG running to its limit (iris at tol 1e-17: all 100 iterations; covertype
+    in float32 at tol 1e-10: 234 s)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True) if data == "iris" else _problem(data)[:2]
+    K = len(np.unique(y))
+    objective = SoftmaxObjective(X.astype(dtype), y, K, None, True, 1.0, Penalty("l2"))
+    tol = 1e-17 if dtype == np.float64 else 1e-10
+    result = SOLVERS["newton-cg"][0](objective, objective.initial_params(), tol=tol, max_iter=100)
+    assert not result.converged and result.n_iter <= 20
+    # it stopped at the optimum, at the gradient's rounding level, not before
+    reference = SOLVERS["newton-cholesky"][0](
+        SoftmaxObjective(X, y, K, None, True, 1.0, Penalty("l2")),
+        objective.initial_params().astype(np.float64),
+        tol=1e-13,
+    )
+    assert result.gradient_norm <= (1e-13 if dtype == np.float64 else 1e-5)
+    rel = 1e-14 if dtype == np.float64 else 1e-6
+    assert result.objective == pytest.approx(reference.objective, rel=rel)
+
+
 def test_newton_cg_with_the_sampled_hessian_preconditioner_reaches_the_optimum(monkeypatch):
     import importlib
 
