@@ -221,6 +221,21 @@ def test_newton_cg_stops_once_the_gradient_is_at_its_rounding_level(data, dtype)
     assert result.objective == pytest.approx(reference.objective, rel=rel)
 
 
+def test_lbfgs_stops_once_the_gradient_is_at_its_rounding_level():
+    """At a tol below the gradient's rounding level, Armijo accepts steps on noise; L-BFGS
+    must stop once such steps no longer lower the gradient instead of running to max_iter."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    objective = SoftmaxObjective(X, y, 3, None, True, 1.0, Penalty("l2"))
+    lbfgs = SOLVERS["lbfgs"][0]
+    result = lbfgs(objective, objective.initial_params(), tol=1e-17, max_iter=1000)
+    assert not result.converged and result.n_iter < 300
+    assert result.gradient_norm <= 1e-14
+    reference = SOLVERS["newton-cholesky"][0](objective, objective.initial_params(), tol=1e-13)
+    assert result.objective == pytest.approx(reference.objective, rel=1e-14)
+
+
 def test_newton_cg_with_the_sampled_hessian_preconditioner_reaches_the_optimum(monkeypatch):
     import importlib
 
