@@ -50,7 +50,7 @@ def _not_converged_message(solver_name, n_iter, max_iter, gradient_norm, tol, dt
 
     A solver that stops before ``max_iter`` without reaching ``tol`` found no step that
     lowers the objective at the data's precision: the gradient is at its rounding level for
-    these feature scales (float32 features of size 1e4 leave it near 1e-4), so more
+    these feature scales (float32 features of size 1e4 leave it near 1e-3), so more
     iterations would not help.
     """
     summary = f"max|gradient| = {gradient_norm:.2e} > tol = {tol:.1e}"
@@ -447,9 +447,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
         if not self.converged_:
-            warnings.warn(_not_converged_message(
+            message = _not_converged_message(
                 solver_name, self.n_iter_, self.max_iter, result.gradient_norm, self.tol, dtype
-            ), ConvergenceWarning, stacklevel=3)
+            )
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return self
 
     # ------------------------------------------------------------------ prediction

@@ -319,6 +319,8 @@ def newton_cg(
                 # the gradient is at its rounding level: the (inexact) Newton step inside
                 # the trust region does not lower it, nor do shorter steps
                 break
+        else:
+            stalled = 0
         if not np.isfinite(cand_value) or ratio < _SHRINK:
             radius = _SHRINK * step_length
         elif ratio > _GROW and on_boundary:
