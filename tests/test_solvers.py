@@ -100,7 +100,9 @@ def test_solver_results_are_finite_records(solver):
     assert result.objective == pytest.approx(objective.value(result.params), rel=1e-12)
 
 
-@pytest.mark.parametrize("preconditioner", ["weighted-kronecker", "kronecker", "diagonal"])
+@pytest.mark.parametrize(
+    "preconditioner", ["class-block", "weighted-kronecker", "kronecker", "diagonal"]
+)
 def test_newton_cg_preconditioners_agree(preconditioner):
     from softmaxreg._solvers.newton_cg import newton_cg
 
@@ -319,12 +321,18 @@ def test_sampled_hessian_is_an_unbiased_estimate_of_the_hessian():
     assert np.linalg.norm(draws[0] - exact) > 1e-3 * np.linalg.norm(exact)  # it is a sample
 
 
-@pytest.mark.parametrize("kind", ["weighted-kronecker", "hessian", "coarse-space", "diagonal"])
+@pytest.mark.parametrize(
+    "kind", ["weighted-kronecker", "class-block", "hessian", "coarse-space", "diagonal"]
+)
 def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
     """Steihaug tracks ||z||_M by recurrences, M the inverse of what ``solve`` applies on
     class-centred vectors: checked against M formed densely in the test. A step cut by the
     trust region has ||z||_M = radius; an interior step decreases the model as predicted."""
-    from softmaxreg._solvers._preconditioners import DiagonalPreconditioner, HessianPreconditioner
+    from softmaxreg._solvers._preconditioners import (
+        ClassBlockPreconditioner,
+        DiagonalPreconditioner,
+        HessianPreconditioner,
+    )
     from softmaxreg._solvers._sparse_preconditioner import coarse_space_preconditioner
     from softmaxreg._solvers.newton_cg import _make_preconditioner, _steihaug
 
@@ -339,6 +347,8 @@ def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
         metric = coarse_space_preconditioner(objective, hessp)
     elif kind == "diagonal":
         metric = DiagonalPreconditioner(hessp.diagonal())
+    elif kind == "class-block":
+        metric = ClassBlockPreconditioner(hessp.class_blocks(0.01)[0])
     else:
         metric = _make_preconditioner(objective, hessp, kind, None)
     # M on the centred subspace: the inverse of [solve(e_j)] restricted to it

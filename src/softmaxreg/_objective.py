@@ -305,6 +305,18 @@ class ScaledHessian:
         ``curvature`` [n] as in ``HessianProduct.curvature_gram``."""
         return self._products.curvature_gram(curvature)
 
+    def class_blocks(self, threshold: float = 0.0) -> tuple[np.ndarray, int]:
+        """Within-class blocks of this Hessian [K, p, p], float64, ridge included, and the
+        number of rows used (``HessianProduct.class_blocks``; from the float32 copy of X once
+        products run in float32: a preconditioner needs no more)."""
+        blocks, n_rows = self._products.class_blocks(threshold)
+        blocks *= self._scale
+        objective = self._objective
+        if objective.l2_strength:
+            coef = np.arange(blocks.shape[1] - int(objective.fit_intercept))
+            blocks[:, coef, coef] += objective.l2_strength
+        return blocks, n_rows
+
     def row_curvature(self) -> np.ndarray:
         """Curvature each sample carries, ``s_i sum_k p_ik (1 - p_ik)`` [n] (unscaled)."""
         return self._data.row_curvature()

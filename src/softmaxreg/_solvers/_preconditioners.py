@@ -8,6 +8,12 @@
   With the eigendecompositions ``A = U a U^T`` and ``G = V g V^T``, ``M^{-1}`` costs two small
   products: ``U [(U^T R V) / (a g^T + ridge)] V^T``.
 
+``ClassBlockPreconditioner``: ``M = blockdiag_k(H_kk)``, the exact within-class blocks (each
+``X^T diag(s p_k (1 - p_k)) X`` plus the ridge, K Cholesky factors). It keeps what the
+Kronecker form averages away, each sample's own curvature for each class, and drops only the
+coupling between classes: near digits' optimum the preconditioned Hessian has condition number
+7-8 against the Kronecker form's ~140 (and ~110 for per-class Grams in the eigenbasis of A).
+
 ``HessianPreconditioner`` factors the exact Hessian of an earlier iterate, or (for in-memory
 dense X) an estimate from a curvature-weighted sample of rows (``sampled_hessian``).
 
@@ -75,6 +81,67 @@ class KroneckerPreconditioner:
     def norm(self, step: np.ndarray) -> float:
         rotated = self._to_eigen(step.astype(np.float64, copy=False))
         return float(np.sqrt(np.sum(self.denominator * rotated * rotated)))
+
+
+class ClassBlockPreconditioner:
+    """``M = blockdiag_k(H_kk)``: the exact within-class blocks of the Hessian, applied to
+    class-centred vectors (``solve`` returns ``P M^{-1} r``, ``P`` the centring).
+
+    Parameters
+    ----------
+    blocks : ndarray of shape (K, p, p), float64
+        The within-class blocks, ridge included (``ScaledHessian.class_blocks``); a small
+        ridge is added to them in place.
+    precision : float
+        Relative rounding of the blocks (float32's eps when they come from float32 data):
+        each diagonal entry is raised by 100 times it, 1000-fold more while a block is not
+        factorable.
+    """
+
+    def __init__(self, blocks: np.ndarray, precision: float = np.finfo(np.float64).eps):
+        import scipy.linalg.lapack as lapack
+        from scipy.linalg.blas import dtrsm
+
+        K, p, _ = blocks.shape
+        self.blocks = blocks
+        # Newton-CG's stopping test also asks for the residual to shrink in this metric:
+        # near-exact preconditioners let ||r|| meet the forcing term after two or three steps
+        # whose error in the flat directions is still large (digits: max|gradient| after the
+        # Newton step 2.3e-2 where the exact step gives 2.1e-3; three steps with both tests)
+        self.stop_in_metric = True
+        diagonal = np.arange(p)
+        # A ridge relative to each diagonal entry, so that badly scaled features (iris x 1e4)
+        # keep the intercept's curvature, plus a tiny one relative to the largest entry for
+        # columns with none (an all-zero feature left unpenalised)
+        entries = blocks[:, diagonal, diagonal].copy()
+        relative = max(1e-10, 100 * precision)
+        floor = 1e-12 * max(float(entries.max()), 1e-300)
+        identity = np.eye(p, order="F")
+        for _ in range(3):
+            blocks[:, diagonal, diagonal] = entries * (1 + relative) + floor
+            inverse_factors = np.empty_like(blocks)
+            for k, block in enumerate(blocks):
+                factor, info = lapack.dpotrf(block, lower=1, clean=0)
+                if info != 0:
+                    break
+                # L_k^{-1} by a triangular solve (LAPACK's trtri is slower at this size)
+                inverse_factors[k] = dtrsm(1.0, factor, identity, lower=1)
+            else:
+                break
+            relative *= 1e3
+        else:
+            raise np.linalg.LinAlgError("a class block of the Hessian is not positive definite")
+        self.inverse_factors = inverse_factors  # L_k^{-1}, so that H_kk^{-1} = L_k^{-T} L_k^{-1}
+        self._transposed = inverse_factors.transpose(0, 2, 1)
+
+    def solve(self, residual: np.ndarray) -> np.ndarray:
+        right = residual.astype(np.float64, copy=False)[:, :, None]
+        solution = np.matmul(self._transposed, np.matmul(self.inverse_factors, right))[:, :, 0]
+        return center_classes(solution).astype(residual.dtype, copy=False)
+
+    def norm(self, step: np.ndarray) -> float:
+        step = step.astype(np.float64, copy=False)
+        return float(np.sqrt(max(np.einsum("ki,kij,kj->", step, self.blocks, step), 0.0)))
 
 
 # The curvature-weighted feature factor is reused when the samples' curvature has moved by

@@ -1,0 +1,156 @@
+"""The class-block preconditioner of Newton-CG: its blocks are the diagonal blocks of the
+exact Hessian (formed independently, itself checked against finite differences in
+test_loss), its solve inverts them on class-centred vectors, and Newton-CG under it reaches
+the same optimum with fewer Hessian-vector products."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_classification
+from sklearn.preprocessing import StandardScaler
+
+from softmaxreg._objective import SoftmaxObjective
+from softmaxreg._penalties import Penalty
+from softmaxreg._solvers._preconditioners import ClassBlockPreconditioner
+from softmaxreg._solvers._result import center_classes
+from softmaxreg._solvers.newton_cg import _steihaug, choose_preconditioner, newton_cg
+
+
+def _weighted_objective(C=1.0, dtype=np.float64):
+    X, y = make_classification(
+        400, 6, n_informative=4, n_redundant=0, n_classes=4, random_state=0
+    )
+    sample_weight = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y))
+    return SoftmaxObjective(X.astype(dtype), y, 4, sample_weight, True, C, Penalty("l2"))
+
+
+def _digits_objective():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return SoftmaxObjective(X, y, 10, None, True, 1.0, Penalty("l2"))
+
+
+def _point(objective, scale=0.3):
+    params = np.random.default_rng(0).standard_normal(objective.shape) * scale
+    return center_classes(params)
+
+
+def test_class_blocks_are_the_diagonal_blocks_of_the_hessian():
+    objective = _weighted_objective()
+    params = _point(objective)
+    _, _, hessp = objective.loss_gradient_hessp(params)
+    K, p = objective.shape
+    exact = objective.hessian(params).reshape(K, p, K, p)
+    blocks, n_rows = hessp.class_blocks(0.0)
+    assert n_rows == K * objective.X.shape[0]
+    for k in range(K):
+        np.testing.assert_allclose(blocks[k], exact[k, :, k, :], rtol=1e-12, atol=1e-15)
+
+
+def test_a_threshold_leaves_out_only_rows_of_small_weight():
+    objective = _weighted_objective()
+    params = _point(objective, scale=2.0)  # confident predictions: many small weights
+    _, _, hessp = objective.loss_gradient_hessp(params)
+    full, all_rows = hessp.class_blocks(0.0)
+    kept, n_rows = hessp.class_blocks(0.05)
+    assert 0 < n_rows < all_rows
+    for k in range(objective.shape[0]):
+        # what is left out is a sum of rows' terms: positive semidefinite and small
+        left_out = np.linalg.eigvalsh(full[k] - kept[k])
+        assert left_out.min() >= -1e-12 * np.abs(full[k]).max()
+        assert left_out.max() <= 0.05 * np.linalg.eigvalsh(full[k]).max() * 10
+
+
+def test_solve_inverts_the_blocks_on_centred_vectors():
+    objective = _weighted_objective()
+    _, _, hessp = objective.loss_gradient_hessp(_point(objective))
+    blocks, _ = hessp.class_blocks(0.0)
+    expected_blocks = blocks.copy()
+    metric = ClassBlockPreconditioner(blocks)
+    rng = np.random.default_rng(2)
+    residual = center_classes(rng.standard_normal(objective.shape))
+    other = center_classes(rng.standard_normal(objective.shape))
+    # the ridge, 1e-10 of each diagonal entry in float64, moves the solution by ~1e-9
+    pairs = zip(expected_blocks, residual, strict=True)
+    direct = np.stack([np.linalg.solve(block, part) for block, part in pairs])
+    np.testing.assert_allclose(metric.solve(residual), center_classes(direct), rtol=1e-7)
+    # symmetric on centred vectors (CG needs it) and the metric's norm is the block form
+    assert np.vdot(other, metric.solve(residual)) == pytest.approx(
+        np.vdot(residual, metric.solve(other)), rel=1e-10
+    )
+    quadratic = sum(r @ b @ r for r, b in zip(residual, expected_blocks, strict=True))
+    assert metric.norm(residual) == pytest.approx(np.sqrt(quadratic), rel=1e-9)
+
+
+def test_badly_scaled_and_singular_blocks_are_still_factored():
+    # an all-zero feature left unpenalised gives singular blocks; features of size 1e4 next
+    # to the intercept's 1 give blocks whose diagonal spans 1e8: the ridge is relative to
+    # each entry, so the intercept's curvature survives
+    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
+    X = np.hstack([X * 1e4, np.zeros((300, 1))]).astype(np.float32)
+    objective = SoftmaxObjective(X, y, 3, None, True, np.inf, Penalty(None))
+    _, _, hessp = objective.loss_gradient_hessp(_point(objective, 1e-4))
+    blocks, _ = hessp.class_blocks(0.0)
+    intercept_block = blocks[:, -1, -1].copy()
+    metric = ClassBlockPreconditioner(blocks, float(np.finfo(np.float32).eps))
+    unit = np.zeros(objective.shape)
+    unit[:, -1] = [1.0, -0.5, -0.5]  # a centred change of the intercepts
+    solved = metric.solve(unit)
+    assert np.all(np.isfinite(solved))
+    # the intercepts' own curvature sets the step, not a ridge sized by the 1e8 entries
+    assert abs(solved[0, -1]) > 0.1 / intercept_block.max()
+
+
+def test_small_dense_data_gets_the_class_blocks():
+    assert choose_preconditioner(_digits_objective()) == "class-block"
+    X, y = make_classification(3000, 6, n_informative=4, n_classes=3, random_state=0)
+    wide_rows = SoftmaxObjective(X, y, 3, None, True, 1.0, Penalty("l2"))
+    assert choose_preconditioner(wide_rows) == "weighted-kronecker"  # n > 5 K p and > 1000
+
+
+@pytest.mark.parametrize("kind", ["dense", "weighted", "float32"])
+def test_newton_cg_under_the_class_blocks_reaches_the_same_optimum(kind):
+    if kind == "dense":
+        objective = _digits_objective()
+    else:
+        dtype = np.float32 if kind == "float32" else np.float64
+        objective = _weighted_objective(C=10.0, dtype=dtype)
+    runs = {
+        preconditioner: newton_cg(
+            objective, objective.initial_params(), tol=1e-9 if kind != "float32" else 1e-6,
+            preconditioner=preconditioner,
+        )
+        for preconditioner in ("class-block", "weighted-kronecker")
+    }
+    blocks, kronecker = runs["class-block"], runs["weighted-kronecker"]
+    assert blocks.converged and kronecker.converged
+    # float32 data: the objective itself is evaluated in float32
+    rel = 1e-6 if kind == "float32" else 1e-9
+    assert blocks.objective == pytest.approx(kronecker.objective, rel=rel)
+    if kind == "dense":
+        # digits: the blocks take over after the first slow CG, and need far fewer products
+        # (their formation is counted in the pass-equivalents)
+        assert blocks.n_passes < 0.8 * kronecker.n_passes
+
+
+def test_cg_under_the_class_blocks_also_stops_in_their_metric():
+    # at digits' second Newton iterate, ||r|| <= eta ||g|| is met after two CG steps whose
+    # step leaves max|gradient| at 2.3e-2 (the exact Newton step: 2.1e-3); the residual must
+    # also have shrunk by eta in the preconditioner's metric
+    objective = _digits_objective()
+    params = newton_cg(
+        objective, objective.initial_params(), tol=1e-9, max_iter=2,
+        preconditioner="weighted-kronecker",
+    ).params
+    value, gradient, hessp = objective.loss_gradient_hessp(params)
+    metric = ClassBlockPreconditioner(hessp.class_blocks(0.01)[0])
+    forcing = min(0.1, np.sqrt(np.linalg.norm(gradient)))
+    step, _, _, _, on_boundary = _steihaug(gradient, hessp, metric, 1e6, forcing, 650)
+    assert not on_boundary
+    residual = gradient + hessp(step)
+    assert np.linalg.norm(residual) <= forcing * np.linalg.norm(gradient) * (1 + 1e-9)
+    assert np.vdot(residual, metric.solve(residual)) <= forcing**2 * np.vdot(
+        gradient, metric.solve(gradient)
+    ) * (1 + 1e-9)
+    # and the Newton step it gives lowers the gradient as the exact one does
+    _, new_gradient, _ = objective.loss_gradient_hessp(center_classes(params + step))
+    assert np.abs(new_gradient).max() < 0.5 * np.abs(gradient).max()
