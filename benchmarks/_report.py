@@ -122,3 +122,34 @@ def timed(call):
     start = time.perf_counter()
     result = call()
     return time.perf_counter() - start, result
+
+
+def alternating_times(calls, repeat: int, min_seconds: float, max_rounds: int, first=None):
+    """Time several calls in turn, round after round, so that all see the same slow and fast
+    spells of a shared machine (its times move by 20-40% over seconds).
+
+    Rounds go on until every call has run at least ``repeat`` times and for ``min_seconds``
+    in all (short fits get more runs), or for ``max_rounds`` rounds.
+
+    Parameters
+    ----------
+    calls : dict of name -> callable
+    repeat, min_seconds, max_rounds : see above
+    first : dict of name -> list of float, optional
+        Times already measured, counted with the new ones.
+
+    Returns
+    -------
+    times : dict of name -> list of float
+    results : dict of name -> the last result of each call (None if it never ran)
+    """
+    times = {name: list((first or {}).get(name, [])) for name in calls}
+    results = dict.fromkeys(calls)
+    for _ in range(max_rounds):
+        if all(len(t) >= repeat and sum(t) >= min_seconds for t in times.values()):
+            break
+        for name, call in calls.items():
+            seconds, results[name] = timed(call)
+            times[name].append(seconds)
+    return times, results
+

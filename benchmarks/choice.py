@@ -11,7 +11,8 @@ For each problem, with C=1 and the L2 penalty (small problems on both sides of t
    ``K * p <= CHOLESKY_MAX_PARAMS``: it forms the full Hessian) runs at tol 1e-5 (the
    default), 1e-6, ... 1e-8 and stops at the first tolerance whose objective is within 1e-7
    relative of the best so far (or after a run longer than ``SOLVER_TIME_CAP``); that run
-   is re-timed to a median (of ``--repeat`` runs, more for fits under 0.1 s);
+   is re-timed to a median of ``--repeat`` or more runs (more for short fits, until each
+   solver has run ``MIN_TIMED_SECONDS``), the solvers' runs alternating;
 3. the row says which solver ``auto`` picks and its matched time over the fastest one's.
 
 Everything runs in one process; the table goes to the ``choice`` section of
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
+    alternating_times,
     benchmark_arguments,
     design_objective,
     limit_threads,
@@ -45,6 +47,7 @@ CHOLESKY_MAX_PARAMS = 700
 SOLVER_TIME_CAP = 60.0  # seconds; a solver slower than this is not scanned further
 SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky")
 MIN_TIMED_SECONDS = 0.5  # fast fits are repeated until this much time has been measured
+MAX_ROUNDS = 200
 
 
 def _classification(n_samples, n_features, n_classes, seed=0):
@@ -98,15 +101,6 @@ def fit(X, y, **params):
         return SoftmaxRegression(C=1.0, max_iter=10_000, **params).fit(X, y)
 
 
-def median_time(call, repeat: int, first: float) -> float:
-    """Median of ``first`` and further runs: ``repeat`` in all, more while under
-    ``MIN_TIMED_SECONDS`` of measured time (at most 200)."""
-    times = [first]
-    while len(times) < repeat or (sum(times) < MIN_TIMED_SECONDS and len(times) < 200):
-        times.append(timed(call)[0])
-    return float(np.median(times))
-
-
 def run_problem(name, loader, repeat, log):
     from softmaxreg._solvers._auto import choose_solver
 
@@ -137,17 +131,23 @@ def run_problem(name, loader, repeat, log):
                 log(f"   ({solver} stopped: one run took over {SOLVER_TIME_CAP} s)")
                 break
         scans[solver] = runs
-    matched = {}
+    matched, calls, first = {}, {}, {}
     for solver, runs in scans.items():
         hits = [run for run in runs if (run["objective"] - best) / abs(best) <= MATCH]
         if hits:
             run = hits[0]
-            call = lambda s=solver, t=run["tol"]: fit(X, y, solver=s, tol=t)  # noqa: E731
-            seconds = median_time(call, repeat, run["seconds"])
-            matched[solver] = {"tol": run["tol"], "seconds": seconds}
+            matched[solver] = {"tol": run["tol"]}
+            calls[solver] = lambda s=solver, t=run["tol"]: fit(X, y, solver=s, tol=t)
+            first[solver] = [run["seconds"]]
         else:
             last = runs[-1]
             matched[solver] = {"tol": None, "gap": (last["objective"] - best) / abs(best)}
+    # the matched runs of all solvers alternate (see _report.alternating_times)
+    times, _ = alternating_times(calls, repeat, MIN_TIMED_SECONDS, MAX_ROUNDS, first)
+    for solver, solver_times in times.items():
+        matched[solver]["seconds"] = float(np.median(solver_times))
+        matched[solver]["runs"] = len(solver_times)
+    for solver in matched:
         log(f"   {solver}: {matched[solver]}")
     timed_solvers = {s: m["seconds"] for s, m in matched.items() if m["tol"] is not None}
     fastest = min(timed_solvers, key=timed_solvers.get) if timed_solvers else None
@@ -217,7 +217,8 @@ def main(argv=None) -> int:
             "C=1, L2 (`python benchmarks/choice.py`). Each solver's time is that of its first "
             "tolerance (1e-5, the default, then 1e-6, ... 1e-8) whose objective is within "
             f"{MATCH:.0e} relative of f* (the best any run reached), median of {args.repeat} "
-            "or more runs; the tolerance is in brackets, the fastest solver in bold. "
+            f"or more runs (until each has run {MIN_TIMED_SECONDS:g} s), the solvers "
+            "alternating; the tolerance is in brackets, the fastest solver in bold. "
             f"newton-cholesky runs where K*p <= {CHOLESKY_MAX_PARAMS} (p = d + 1). "
             "Auto / fastest = auto's matched time over the fastest one's (1.00: auto picked it).",
             "",

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
+    alternating_times,
     benchmark_arguments,
     design_objective,
     limit_threads,
@@ -135,18 +136,12 @@ def run_problem(name, loader, repeat, log):
     # slow and fast spells of a shared machine (its times move by 20-40% over seconds), and
     # short fits are repeated until each side has run for MIN_SECONDS (at most MAX_REPEAT
     # rounds): three runs of a 50 ms fit measured a spell, not the fit.
-    ours_times, base_times = [seconds], []
-    for round_index in range(MAX_REPEAT):
-        enough_rounds = round_index >= repeat - 1
-        if baseline is not None:
-            seconds, _ = timed(lambda: sklearn_fit(X, y, baseline["solver"], baseline["tol"]))
-            base_times.append(seconds)
-        if enough_rounds and sum(ours_times) >= MIN_SECONDS and (
-            baseline is None or sum(base_times) >= MIN_SECONDS
-        ):
-            break
-        seconds, ours_model = timed(lambda: ours_fit(X, y))
-        ours_times.append(seconds)
+    calls = {"ours": lambda: ours_fit(X, y)}
+    if baseline is not None:
+        calls["baseline"] = lambda: sklearn_fit(X, y, baseline["solver"], baseline["tol"])
+    times, last = alternating_times(calls, repeat, MIN_SECONDS, MAX_REPEAT, {"ours": [seconds]})
+    ours_times, base_times = times["ours"], times.get("baseline", [])
+    ours_model = last["ours"] or ours_model
     if baseline is not None:
         baseline["median"] = float(np.median(base_times))
         baseline["runs"] = len(base_times)

@@ -105,6 +105,10 @@ def test_small_dense_data_gets_the_class_blocks():
     X, y = make_classification(3000, 6, n_informative=4, n_classes=3, random_state=0)
     wide_rows = SoftmaxObjective(X, y, 3, None, True, 1.0, Penalty("l2"))
     assert choose_preconditioner(wide_rows) == "weighted-kronecker"  # n > 5 K p and > 1000
+    # few rows for the width: the K p x p blocks would outgrow n K and cost more to factor
+    X, y = make_classification(500, 100, n_informative=10, n_classes=20, random_state=0)
+    few_rows = SoftmaxObjective(X, y, 20, None, True, 1.0, Penalty("l2"))
+    assert choose_preconditioner(few_rows) == "weighted-kronecker"
 
 
 @pytest.mark.parametrize("kind", ["dense", "weighted", "float32"])

@@ -68,9 +68,9 @@ PARAMS_PER_HESSIAN_PASS = 15.0
 # whose weight for a class is below CLASS_BLOCK_THRESHOLD of its largest left out), rebuilt
 # only after a step that needed more than CLASS_BLOCK_REBUILD. Near digits' optimum the
 # Kronecker-preconditioned Hessian has condition number ~140 and the class-block one 7-8 (CG
-# steps 15/19/26 -> 4/5/7 at the same iterates); the fit 56 -> 35-42 ms (81 -> 45 products,
+# steps 15/19/26 -> 4/5/7 at the same iterates); the fit 56 -> 43 ms (81 -> 45 products,
 # 7 -> 8 Newton steps), digits' 5-fold CV over 9 C 0.52 -> 0.45 s, 5,000 x 20, K=50
-# 204 -> 133 ms (median of interleaved runs, one thread). On data with more rows than the
+# 199 -> 128 ms (medians of interleaved runs, one thread). On data with more rows than the
 # Hessian sample the blocks cost more than they save (letter 390 -> 405 ms, covertype
 # 1.19 -> 1.51 s, 50,000 x 50, K=100 1.6 -> 3.5 s, with the sampled Hessian preconditioner
 # already there), hence the restriction.
@@ -192,9 +192,11 @@ def choose_preconditioner(objective) -> str:
       sample by the curvature it still carries; rebuilding it costs ``n p^2``, under about
       four passes (``2 n K p`` each) when ``p <= 8 K``;
     - "class-block" for such X with no more rows than the sampled Hessian would take
-      (``max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM K p)``): weighted Kronecker until a
-      Newton step needs more than ``CLASS_BLOCK_AFTER`` CG steps, the exact within-class
-      blocks of the Hessian from then on;
+      (``max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM K p)``) and ``p^2 <= 8 n``: weighted
+      Kronecker until a Newton step needs more than ``CLASS_BLOCK_AFTER`` CG steps, the
+      exact within-class blocks of the Hessian from then on (the bound on ``p`` keeps their
+      ``K p^2`` numbers within ``8 n K``, and factoring and inverting them, ``5 K p^3 / 6``
+      multiply-adds, within about three passes);
     - "kronecker" for other dense X up to ``KRONECKER_MAX_FEATURES`` columns: the plain
       feature second moment, computed once per fit;
     - "coarse-space" for in-memory sparse X: Jacobi plus the exact Hessian on a small
@@ -205,7 +207,8 @@ def choose_preconditioner(objective) -> str:
     dense = X is not None and not sp.issparse(X)
     K, p = objective.shape
     if isinstance(X, np.ndarray) and p <= 8 * K:  # in-memory NumPy: rebuilt per iteration
-        if X.shape[0] <= max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM * K * p):
+        n = X.shape[0]
+        if n <= max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM * K * p) and p * p <= 8 * n:
             return "class-block"
         return "weighted-kronecker"
     if dense and p <= KRONECKER_MAX_FEATURES:
@@ -231,8 +234,9 @@ def newton_cg(
     max_iter : int
         Maximum number of outer (Newton) iterations.
     verbose : int
-    preconditioner : {"auto", "class-block", "weighted-kronecker", "kronecker", "coarse-space", \
-"diagonal"}
+    preconditioner : str
+        "auto" (``choose_preconditioner``), "class-block", "weighted-kronecker", "kronecker",
+        "coarse-space" or "diagonal".
 
     Returns
     -------
