@@ -141,7 +141,8 @@ def run_problem(name, loader, repeat, log):
         calls["baseline"] = lambda: sklearn_fit(X, y, baseline["solver"], baseline["tol"])
     times, last = alternating_times(calls, repeat, MIN_SECONDS, MAX_REPEAT, {"ours": [seconds]})
     ours_times, base_times = times["ours"], times.get("baseline", [])
-    ours_model = last["ours"] or ours_model
+    if last["ours"] is not None:  # the model of the last timed fit (fits are deterministic)
+        ours_model = last["ours"]
     if baseline is not None:
         baseline["median"] = float(np.median(base_times))
         baseline["runs"] = len(base_times)
