@@ -3,6 +3,8 @@ exact Hessian (formed independently, itself checked against finite differences i
 test_loss), its solve inverts them on class-centred vectors, and Newton-CG under it reaches
 the same optimum with fewer Hessian-vector products."""
 
+import importlib
+
 import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
@@ -108,15 +110,52 @@ def test_badly_scaled_and_singular_blocks_are_still_factored():
     assert abs(solved[0, -1]) > 0.1 / intercept_block.max()
 
 
-def test_small_dense_data_gets_the_class_blocks():
+def test_dense_data_with_p_at_most_8k_gets_the_class_blocks():
     assert choose_preconditioner(_digits_objective()) == "class-block"
-    X, y = make_classification(3000, 6, n_informative=4, n_classes=3, random_state=0)
-    wide_rows = SoftmaxObjective(X, y, 3, None, True, 1.0, Penalty("l2"))
-    assert choose_preconditioner(wide_rows) == "weighted-kronecker"  # n > 5 K p and > 1000
-    # few rows for the width: the K p x p blocks would outgrow n K and cost more to factor
-    X, y = make_classification(500, 100, n_informative=10, n_classes=20, random_state=0)
-    few_rows = SoftmaxObjective(X, y, 20, None, True, 1.0, Penalty("l2"))
-    assert choose_preconditioner(few_rows) == "weighted-kronecker"
+    X, y = make_classification(500, 100, n_informative=10, n_classes=5, random_state=0)
+    wide = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty("l2"))
+    assert choose_preconditioner(wide) == "kronecker"  # p = 101 > 8 K
+
+
+def _record(monkeypatch, name, log):
+    from softmaxreg._objective import ScaledHessian
+
+    original = getattr(ScaledHessian, name)
+
+    def recording(self, threshold):
+        result = original(self, threshold)
+        log.append(result[1] if isinstance(result, tuple) else result)
+        return result
+
+    monkeypatch.setattr(ScaledHessian, name, recording)
+
+
+@pytest.mark.parametrize("case", ["cheap", "costly"])
+def test_beyond_small_data_the_blocks_are_built_only_when_cheap(monkeypatch, case):
+    # 6,000 rows: more than the sampled Hessian takes, so the blocks are priced. With p = 6
+    # and K = 20 a row costs p^2 = 36 against a pass's 2 K p = 240 per row: cheap. With
+    # p = 61 and K = 8 every row costs 3721 against 976: even a third of the rows per class
+    # exceeds CLASS_BLOCK_MAX_PASSES = 6 passes.
+    module = importlib.import_module("softmaxreg._solvers.newton_cg")
+    d, K = (5, 20) if case == "cheap" else (60, 8)
+    X, y = make_classification(
+        6000, d, n_informative=d, n_redundant=0, n_classes=K, n_clusters_per_class=1,
+        class_sep=0.5, random_state=0,
+    )
+    objective = SoftmaxObjective(X, y, K, None, True, 1.0, Penalty("l2"))
+    p = objective.shape[1]
+    assert not module._small_data(6000, K, p)
+    priced, built = [], []
+    _record(monkeypatch, "class_block_rows", priced)
+    _record(monkeypatch, "class_blocks", built)
+    monkeypatch.setattr(module, "CLASS_BLOCK_AFTER", 0)  # price them at every step
+    result = newton_cg(objective, objective.initial_params(), tol=1e-8)
+    assert result.converged and priced
+    cost = [rows * p / (2.0 * 6000 * K) for rows in priced]
+    if case == "cheap":
+        assert built and cost[0] <= module.CLASS_BLOCK_MAX_PASSES
+    else:
+        assert not built and min(cost) > module.CLASS_BLOCK_MAX_PASSES
 
 
 @pytest.mark.parametrize("kind", ["dense", "weighted", "float32"])

@@ -414,6 +414,19 @@ class HessianProduct:
         gram = feature_gram(self.X, curvature, self.fit_intercept)
         return gram, float(curvature.sum())
 
+    def _class_weights(self) -> np.ndarray:
+        """``s_i p_ik (1 - p_ik)`` [n, K]: sample i's curvature for class k."""
+        weights = self.proba * (1 - self.proba)
+        if self.sample_weight is not None:
+            weights *= self.sample_weight[:, None]
+        return weights
+
+    def class_block_rows(self, threshold: float) -> int:
+        """Rows ``class_blocks(threshold)`` would use, summed over the classes (its price:
+        ``p^2`` multiply-adds each), without building the blocks."""
+        weights = self._class_weights()
+        return int(np.count_nonzero(weights > threshold * weights.max(axis=0)))
+
     def class_blocks(self, threshold: float = 0.0) -> tuple[np.ndarray, int]:
         """The K within-class blocks of the Hessian of the summed loss (dense X).
 
@@ -430,9 +443,7 @@ class HessianProduct:
             Rows used, summed over the blocks (each costs ``p^2`` multiply-adds).
         """
         X = self.X
-        weights = self.proba * (1 - self.proba)
-        if self.sample_weight is not None:
-            weights *= self.sample_weight[:, None]
+        weights = self._class_weights()
         K = weights.shape[1]
         p = X.shape[1] + int(self.fit_intercept)
         blocks = np.empty((K, p, p))

@@ -305,6 +305,10 @@ class ScaledHessian:
         ``curvature`` [n] as in ``HessianProduct.curvature_gram``."""
         return self._products.curvature_gram(curvature)
 
+    def class_block_rows(self, threshold: float) -> int:
+        """Rows ``class_blocks(threshold)`` would use (``HessianProduct.class_block_rows``)."""
+        return self._products.class_block_rows(threshold)
+
     def class_blocks(self, threshold: float = 0.0) -> tuple[np.ndarray, int]:
         """Within-class blocks of this Hessian [K, p, p], float64, ridge included, and the
         number of rows used (``HessianProduct.class_blocks``; from the float32 copy of X once

@@ -62,21 +62,25 @@ HESSIAN_MAX_PARAMS = 1500
 # (0.58 and 0.59 s).
 PARAMS_PER_HESSIAN_PASS = 15.0
 
-# "class-block" (dense NumPy X with p <= 8 K and fewer rows than the sampled Hessian would
-# take): once a Newton step needed more than CLASS_BLOCK_AFTER CG steps, the Kronecker factors
-# give way to the exact within-class blocks of the Hessian (``ClassBlockPreconditioner``, rows
-# whose weight for a class is below CLASS_BLOCK_THRESHOLD of its largest left out), rebuilt
-# only after a step that needed more than CLASS_BLOCK_REBUILD. Near digits' optimum the
-# Kronecker-preconditioned Hessian has condition number ~140 and the class-block one 7-8 (CG
-# steps 15/19/26 -> 4/5/7 at the same iterates); the fit 56 -> 43 ms (81 -> 45 products,
-# 7 -> 8 Newton steps), digits' 5-fold CV over 9 C 0.52 -> 0.45 s, 5,000 x 20, K=50
-# 199 -> 128 ms (medians of interleaved runs, one thread). On data with more rows than the
-# Hessian sample the blocks cost more than they save (letter 390 -> 405 ms, covertype
-# 1.19 -> 1.51 s, 50,000 x 50, K=100 1.6 -> 3.5 s, with the sampled Hessian preconditioner
-# already there), hence the restriction.
+# "class-block" (dense NumPy X with p <= 8 K): once a Newton step needed more than
+# CLASS_BLOCK_AFTER CG steps, the Kronecker factors give way to the exact within-class blocks
+# of the Hessian (``ClassBlockPreconditioner``, rows whose weight for a class is below
+# CLASS_BLOCK_THRESHOLD of its largest left out), rebuilt only after a step that needed more
+# than CLASS_BLOCK_REBUILD. Near digits' optimum the Kronecker-preconditioned Hessian has
+# condition number ~140 and the class-block one 7-8 (CG steps 15/19/26 -> 4/5/7 at the same
+# iterates); the fit 56 -> 43 ms (81 -> 45 products, 7 -> 8 Newton steps), digits' 5-fold CV
+# over 9 C 0.52 -> 0.45 s, 5,000 x 20, K=50 199 -> 128 ms (medians of interleaved runs, one
+# thread). Beyond small data (``_small_data``: there every product is cheap and the blocks
+# always pay) they are built only when the rows they need, times p^2, cost at most
+# CLASS_BLOCK_MAX_PASSES passes (2 n K p each): at the first build 3.7 passes on letter and
+# 5.1 on 10,000 x 40, K=30, which they speed up (0.37 -> 0.31 s, 0.27 -> 0.17 s), against
+# 11.6 on 50,000 x 50, K=100 and 23.6 on covertype, which they slowed down when built anyway
+# (1.6 -> 2.1 s; 1.2 -> 2.4 s: 15 -> 44 Newton steps, far from the optimum their metric made a
+# poor trust region on this one-hot data).
 CLASS_BLOCK_AFTER = 4
 CLASS_BLOCK_REBUILD = 8
 CLASS_BLOCK_THRESHOLD = 0.01
+CLASS_BLOCK_MAX_PASSES = 6.0
 
 # CG also stops once max|r| <= ENOUGH * tol: the residual is the model's gradient after the
 # step, so a step that brings it far below the tolerance is enough. Measured (one thread):
@@ -185,17 +189,24 @@ def _make_preconditioner(objective, hessp, kind, gram_eigen, reuse=True):
     return DiagonalPreconditioner(hessp.diagonal())
 
 
+def _small_data(n: int, K: int, p: int) -> bool:
+    """Data small enough for the class blocks whatever their price in passes: no more rows
+    than the sampled Hessian would take and ``p^2 <= 8 n`` (see ``CLASS_BLOCK_MAX_PASSES``)."""
+    return n <= max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM * K * p) and p * p <= 8 * n
+
+
 def choose_preconditioner(objective) -> str:
     """The preconditioner for this objective.
 
-    - "weighted-kronecker" for dense X with ``p <= 8 K``: the feature factor weighs each
-      sample by the curvature it still carries; rebuilding it costs ``n p^2``, under about
-      four passes (``2 n K p`` each) when ``p <= 8 K``;
-    - "class-block" for such X with no more rows than the sampled Hessian would take
-      (``max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM K p)``) and ``p^2 <= 8 n``: weighted
-      Kronecker until a Newton step needs more than ``CLASS_BLOCK_AFTER`` CG steps, the
-      exact within-class blocks of the Hessian from then on (the bound on ``p`` keeps their
-      ``K p^2`` numbers within ``8 n K``, and factoring and inverting them, ``5 K p^3 / 6``
+    - "weighted-kronecker" (only by name; "class-block" starts with it) for dense X with
+      ``p <= 8 K``: the feature factor weighs each sample by the curvature it still carries;
+      rebuilding it costs ``n p^2``, under about four passes (``2 n K p`` each) when
+      ``p <= 8 K``;
+    - "class-block" for such X: weighted Kronecker until a Newton step needs more than
+      ``CLASS_BLOCK_AFTER`` CG steps, the exact within-class blocks of the Hessian from then
+      on, on small data always (``_small_data``), otherwise when they cost at most
+      ``CLASS_BLOCK_MAX_PASSES`` passes (``_small_data``'s bound on ``p`` keeps their
+      ``K p^2`` numbers within ``8 n K`` and factoring and inverting them, ``5 K p^3 / 6``
       multiply-adds, within about three passes);
     - "kronecker" for other dense X up to ``KRONECKER_MAX_FEATURES`` columns: the plain
       feature second moment, computed once per fit;
@@ -207,10 +218,7 @@ def choose_preconditioner(objective) -> str:
     dense = X is not None and not sp.issparse(X)
     K, p = objective.shape
     if isinstance(X, np.ndarray) and p <= 8 * K:  # in-memory NumPy: rebuilt per iteration
-        n = X.shape[0]
-        if n <= max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_PARAM * K * p) and p * p <= 8 * n:
-            return "class-block"
-        return "weighted-kronecker"
+        return "class-block"
     if dense and p <= KRONECKER_MAX_FEATURES:
         return "kronecker"
     if sp.issparse(X):
@@ -300,6 +308,7 @@ def newton_cg(
         switch_after = max(SLOW_CG_STEPS, hessian_cost / 0.75)
     exact = None  # HessianPreconditioner once CG turned out slow
     blocks = None  # ClassBlockPreconditioner ("class-block") once CG turned out slow
+    small_data = kind == "class-block" and _small_data(X.shape[0], *objective.shape)
     # the class blocks are computed from the float32 copy of X (float64 X) or from float32 X
     block_precision = float(np.finfo(np.float32).eps)
     n_products = 0
@@ -331,7 +340,12 @@ def newton_cg(
         if exact is not None:
             metric = exact
         elif kind == "class-block" and (blocks is not None or n_products > CLASS_BLOCK_AFTER):
-            if blocks is None or n_products > CLASS_BLOCK_REBUILD:
+            build = blocks is None or n_products > CLASS_BLOCK_REBUILD
+            if build and not small_data:  # priced first: n_rows p^2 against 2 n K p a pass
+                n_rows = hessp.class_block_rows(CLASS_BLOCK_THRESHOLD)
+                pass_work = 2.0 * X.shape[0] * params.shape[0]
+                build = n_rows * params.shape[1] <= CLASS_BLOCK_MAX_PASSES * pass_work
+            if build:
                 try:
                     block_matrices, n_rows = hessp.class_blocks(CLASS_BLOCK_THRESHOLD)
                     blocks = ClassBlockPreconditioner(block_matrices, block_precision)
