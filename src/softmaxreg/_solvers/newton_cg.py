@@ -7,9 +7,10 @@ Hessian-vector products) plus one Hessian-vector product per CG step; no Hessian
   of that pass; the trust region is measured in the same metric. Kronecker-factored
   ``A kron G`` for dense X of moderate width (G, the feature second moment, is computed once
   per fit, or weighted by the samples' curvature and refreshed only when that has moved:
-  ``weighted_feature_factor``), the Hessian diagonal otherwise. On small dense data (fewer
-  rows than the sampled Hessian below would take) the exact within-class blocks of the
-  Hessian replace the Kronecker factors once CG slows down (``ClassBlockPreconditioner``).
+  ``weighted_feature_factor``), the Hessian diagonal otherwise. For dense X with
+  ``p <= 8 K`` the exact within-class blocks of the Hessian replace the Kronecker factors
+  once CG slows down (``ClassBlockPreconditioner``): on small data always, otherwise when
+  they cost at most a few passes.
   When an outer iteration needed many CG steps and ``K * p`` is small, the exact Hessian of
   that iterate is factored and used instead (for in-memory dense X with many rows, an
   unbiased estimate from a curvature-weighted sample of rows,
