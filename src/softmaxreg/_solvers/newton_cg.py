@@ -338,9 +338,9 @@ def newton_cg(
                 exact = HessianPreconditioner(hessian, params.shape)
             except np.linalg.LinAlgError:  # not factorable even with a ridge: keep CG's metric
                 exact, can_form_hessian = None, False
-        if exact is not None:
-            metric = exact
-        elif kind == "class-block" and (blocks is not None or n_products > CLASS_BLOCK_AFTER):
+        if exact is None and kind == "class-block" and (
+            blocks is not None or n_products > CLASS_BLOCK_AFTER
+        ):
             build = blocks is None or n_products > CLASS_BLOCK_REBUILD
             if build and not small_data:  # priced first: n_rows p^2 against 2 n K p a pass
                 n_rows = hessp.class_block_rows(CLASS_BLOCK_THRESHOLD)
@@ -350,13 +350,13 @@ def newton_cg(
                 try:
                     block_matrices, n_rows = hessp.class_blocks(CLASS_BLOCK_THRESHOLD)
                     blocks = ClassBlockPreconditioner(block_matrices, block_precision)
-                    # n_rows p^2 multiply-adds against 2 n K p for a pass
                     n_passes += n_rows * params.shape[1] / (2.0 * X.shape[0] * params.shape[0])
                 except np.linalg.LinAlgError:  # not factorable: the Kronecker factors from here on
                     blocks, kind = None, "weighted-kronecker"
-            metric = blocks if blocks is not None else _make_preconditioner(
-                objective, hessp, kind, gram_eigen, reuse_factor
-            )
+        if exact is not None:
+            metric = exact
+        elif blocks is not None:
+            metric = blocks
         else:
             metric = _make_preconditioner(objective, hessp, kind, gram_eigen, reuse_factor)
             if kind == "diagonal":
