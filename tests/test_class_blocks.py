@@ -216,3 +216,21 @@ def test_cg_under_the_class_blocks_also_stops_in_their_metric():
     # and the Newton step it gives lowers the gradient as the exact one does
     _, new_gradient, _ = objective.loss_gradient_hessp(center_classes(params + step))
     assert np.abs(new_gradient).max() < 0.5 * np.abs(gradient).max()
+
+
+def test_the_ridge_grows_until_the_factorisation_succeeds():
+    from softmaxreg._solvers._preconditioners import with_growing_ridge
+
+    tried = []
+
+    def factorise(relative):
+        tried.append(relative)
+        # a float32-formed matrix whose smallest eigenvalue is -1e-9 of its largest
+        return np.linalg.cholesky(np.diag([1.0, -1e-9 + relative]))
+
+    factor = with_growing_ridge(factorise, 1e-12)
+    assert tried == pytest.approx([1e-12, 1e-9, 1e-6]) and factor[1, 1] > 0
+    tried.clear()
+    with pytest.raises(np.linalg.LinAlgError):
+        with_growing_ridge(factorise, 1e-15)  # 1e-15, 1e-12, 1e-9: still indefinite
+    assert len(tried) == 3

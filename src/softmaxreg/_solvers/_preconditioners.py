@@ -83,6 +83,18 @@ class KroneckerPreconditioner:
         return float(np.sqrt(np.sum(self.denominator * rotated * rotated)))
 
 
+def with_growing_ridge(factorise, relative: float, attempts: int = 3):
+    """``factorise(relative)``, retried with a 1000-fold larger relative ridge while it raises
+    ``LinAlgError`` (a Hessian formed from float32 data can be indefinite at a ridge sized
+    for float64's rounding); the last failure propagates."""
+    for _ in range(attempts - 1):
+        try:
+            return factorise(relative)
+        except np.linalg.LinAlgError:
+            relative *= 1e3
+    return factorise(relative)
+
+
 class ClassBlockPreconditioner:
     """``M = blockdiag_k(H_kk)``: the exact within-class blocks of the Hessian, applied to
     class-centred vectors (``solve`` returns ``P M^{-1} r``, ``P`` the centring).
@@ -114,25 +126,23 @@ class ClassBlockPreconditioner:
         # keep the intercept's curvature, plus a tiny one relative to the largest entry for
         # columns with none (an all-zero feature left unpenalised)
         entries = blocks[:, diagonal, diagonal].copy()
-        relative = max(1e-10, 100 * precision)
         floor = 1e-12 * max(float(entries.max()), 1e-300)
         identity = np.eye(p, order="F")
-        for _ in range(3):
+
+        def invert(relative):
             blocks[:, diagonal, diagonal] = entries * (1 + relative) + floor
-            inverse_factors = np.empty_like(blocks)
+            inverses = np.empty_like(blocks)
             for k, block in enumerate(blocks):
                 factor, info = lapack.dpotrf(block, lower=1, clean=0)
                 if info != 0:
-                    break
+                    raise np.linalg.LinAlgError(f"class block {k} is not positive definite")
                 # L_k^{-1} by a triangular solve (LAPACK's trtri is slower at this size)
-                inverse_factors[k] = dtrsm(1.0, factor, identity, lower=1)
-            else:
-                break
-            relative *= 1e3
-        else:
-            raise np.linalg.LinAlgError("a class block of the Hessian is not positive definite")
-        self.inverse_factors = inverse_factors  # L_k^{-1}, so that H_kk^{-1} = L_k^{-T} L_k^{-1}
-        self._transposed = inverse_factors.transpose(0, 2, 1)
+                inverses[k] = dtrsm(1.0, factor, identity, lower=1)
+            return inverses
+
+        # L_k^{-1}, so that H_kk^{-1} = L_k^{-T} L_k^{-1}
+        self.inverse_factors = with_growing_ridge(invert, max(1e-10, 100 * precision))
+        self._transposed = self.inverse_factors.transpose(0, 2, 1)
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         right = residual.astype(np.float64, copy=False)[:, :, None]
@@ -207,19 +217,17 @@ class HessianPreconditioner:
         # (almost) singular Hessian stable. It must exceed the Hessian's own rounding: one
         # computed from float32 data is indefinite at 1e-12 (iris scaled by 1e4 in float32:
         # LinAlgError at the 14th minor). Raised 1000-fold while Cholesky still fails.
-        relative = max(1e-12, 100 * float(np.finfo(hessian.dtype).eps))
         self.hessian = hessian.astype(np.float64, copy=False)
         scale = float(np.abs(np.diag(self.hessian)).max())
-        for _ in range(3):
+
+        def factor(relative):
             matrix = gauge_fixed(self.hessian, shape)
             matrix[np.diag_indices_from(matrix)] += relative * scale
-            try:
-                self.factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
-                break
-            except np.linalg.LinAlgError:
-                relative *= 1e3
-        else:
-            raise np.linalg.LinAlgError("the Hessian preconditioner is not positive definite")
+            return scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
+
+        self.factor = with_growing_ridge(
+            factor, max(1e-12, 100 * float(np.finfo(hessian.dtype).eps))
+        )
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         import scipy.linalg

@@ -309,7 +309,11 @@ def newton_cg(
         switch_after = max(SLOW_CG_STEPS, hessian_cost / 0.75)
     exact = None  # HessianPreconditioner once CG turned out slow
     blocks = None  # ClassBlockPreconditioner ("class-block") once CG turned out slow
-    small_data = kind == "class-block" and _small_data(X.shape[0], *objective.shape)
+    small_data, passes_per_block_row = False, 0.0
+    if kind == "class-block":  # in-memory NumPy X
+        small_data = _small_data(X.shape[0], *objective.shape)
+        # a row of the class blocks costs p^2 multiply-adds, a pass 2 n K p
+        passes_per_block_row = params.shape[1] / (2.0 * params.shape[0] * X.shape[0])
     # the class blocks are computed from the float32 copy of X (float64 X) or from float32 X
     block_precision = float(np.finfo(np.float32).eps)
     n_products = 0
@@ -342,15 +346,14 @@ def newton_cg(
             blocks is not None or n_products > CLASS_BLOCK_AFTER
         ):
             build = blocks is None or n_products > CLASS_BLOCK_REBUILD
-            if build and not small_data:  # priced first: n_rows p^2 against 2 n K p a pass
+            if build and not small_data:  # priced first
                 n_rows = hessp.class_block_rows(CLASS_BLOCK_THRESHOLD)
-                pass_work = 2.0 * X.shape[0] * params.shape[0]
-                build = n_rows * params.shape[1] <= CLASS_BLOCK_MAX_PASSES * pass_work
+                build = n_rows * passes_per_block_row <= CLASS_BLOCK_MAX_PASSES
             if build:
                 try:
                     block_matrices, n_rows = hessp.class_blocks(CLASS_BLOCK_THRESHOLD)
                     blocks = ClassBlockPreconditioner(block_matrices, block_precision)
-                    n_passes += n_rows * params.shape[1] / (2.0 * X.shape[0] * params.shape[0])
+                    n_passes += n_rows * passes_per_block_row
                 except np.linalg.LinAlgError:  # not factorable: the Kronecker factors from here on
                     blocks, kind = None, "weighted-kronecker"
         if exact is not None:
