@@ -9,7 +9,7 @@ from sklearn.datasets import make_classification
 from softmaxreg import SoftmaxRegression
 from softmaxreg._objective import SoftmaxObjective
 from softmaxreg._penalties import Penalty
-from softmaxreg._solvers import SOLVERS
+from softmaxreg._solvers import SOLVERS, _sparse_preconditioner
 from softmaxreg._solvers._sparse_preconditioner import (
     CoarseBasis,
     coarse_space_preconditioner,
@@ -100,9 +100,14 @@ def test_preconditioner_is_spd_and_its_norm_is_its_inverse(options):
     np.testing.assert_allclose(solved, v - v.mean(axis=0), rtol=1e-7, atol=1e-7)
 
 
-def test_metric_is_the_exact_hessian_on_the_coarse_space():
+@pytest.mark.parametrize("row_chunk", [8192, 7], ids=["one-chunk", "chunks-of-7-rows"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_metric_is_the_exact_hessian_on_the_coarse_space(monkeypatch, row_chunk, weighted):
+    # the coarse Hessian is summed over row chunks (7 rows: 43 chunks and a partial one)
+    monkeypatch.setattr(_sparse_preconditioner, "ROW_CHUNK", row_chunk)
     X, y = _sparse_problem(K=5)
-    objective = _objective(X, y)
+    sample_weight = np.random.default_rng(5).uniform(0.2, 3.0, len(y)) if weighted else None
+    objective = _objective(X, y, sample_weight=sample_weight)
     _, _, hessp = objective.loss_gradient_hessp(_point(objective))
     preconditioner = coarse_space_preconditioner(objective, hessp)
     features = CoarseBasis.of(objective).features  # [p, m]

@@ -43,6 +43,9 @@ COARSE_RANK = 4  # singular vectors of X in the coarse space (plus the intercept
 # 20 Newsgroups fit by one or two in sixty (measured), for twice the cost of the basis.
 _OVERSAMPLE = 4
 _POWER_ITERATIONS = 1
+# Rows (samples or features) per chunk where an [rows, m^2] or [rows, (K-1) m] temporary is
+# formed: whole, they would be up to 25 n numbers, five n x K arrays.
+ROW_CHUNK = 8192
 
 
 class CoarseBasis:
@@ -69,8 +72,6 @@ class CoarseBasis:
     squared : sparse matrix of shape (n, d), float32, in X's format
         ``X`` with squared values (shares X's index arrays). float32: the diagonal only
         scales the preconditioner, and the product costs half of float64's.
-    score_products : ndarray of shape (n, m * m)
-        Row-wise outer products ``z_i z_i^T``, flattened, for the same reason.
     """
 
     def __init__(self, X, fit_intercept: bool, rank: int = COARSE_RANK, seed: int = 0):
@@ -91,7 +92,6 @@ class CoarseBasis:
         self.squared = X.__class__(
             (np.square(X.data, dtype=np.float32), X.indices, X.indptr), shape=X.shape
         )
-        self.score_products = _row_outer_products(scores)
 
     @classmethod
     def of(cls, objective) -> CoarseBasis:
@@ -135,18 +135,19 @@ def _row_outer_products(matrix: np.ndarray) -> np.ndarray:
     return (matrix[:, :, None] * matrix[:, None, :]).reshape(r, m * m)
 
 
-def _weighted_feature_grams(weights: np.ndarray, features: np.ndarray, chunk: int = 8192):
+def _weighted_feature_grams(weights: np.ndarray, features: np.ndarray):
     """``F^T diag(w_k) F`` [K, m, m] for every row ``w_k`` of ``weights`` [K, p].
 
     One matrix product with the row-wise outer products of F, by row chunks: holding them
-    all would cost ``p m^2`` numbers (11 MB on 20 Newsgroups) for the whole fit.
+    all would cost ``p m^2`` numbers (11 MB on 20 Newsgroups) for the whole fit. Used for
+    the feature basis (rows of F: features) and for the scores (rows: samples).
     """
     K, p = weights.shape
     m = features.shape[1]
     grams = np.zeros((K, m * m))
-    for start in range(0, p, chunk):
-        grams += weights[:, start : start + chunk] @ _row_outer_products(
-            features[start : start + chunk]
+    for start in range(0, p, ROW_CHUNK):
+        grams += weights[:, start : start + ROW_CHUNK] @ _row_outer_products(
+            features[start : start + ROW_CHUNK]
         )
     return grams.reshape(K, m, m)
 
@@ -176,9 +177,11 @@ class CoarseSpacePreconditioner:
 
     def __init__(self, diagonal, proba, sample_weight, weight_sum, l2_strength, basis):
         K = proba.shape[1]
-        diagonal = diagonal.astype(np.float64, copy=False)
         floor = 1e-8 * max(float(diagonal.max()), 1e-30)
-        self.metric = np.maximum(diagonal, floor)
+        # float32, as CG's residuals on sparse X: a diagonal only scales the preconditioner,
+        # and a float64 copy held through the fit would be one more [K, p] array (9 MB on
+        # 20 Newsgroups; float64 residuals are divided by it in float64)
+        self.metric = np.maximum(diagonal, floor).astype(np.float32)
         self.features = basis.features
         self.class_basis = _centred_class_basis(K)
         m = self.features.shape[1]
@@ -207,7 +210,10 @@ class CoarseSpacePreconditioner:
         if dtype == np.float64 or dtype.kind != "f":
             return self.metric, self.features
         if getattr(self, "_single", None) is None or self._single[0].dtype != dtype:
-            self._single = (self.metric.astype(dtype), self.features.astype(dtype, order="F"))
+            self._single = (
+                self.metric.astype(dtype, copy=False),
+                self.features.astype(dtype, order="F"),
+            )
         return self._single
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
@@ -286,18 +292,20 @@ def _subspace_hessian(proba, sample_weight, basis: CoarseBasis, class_basis) -> 
     proba = proba.astype(np.float64, copy=False)
     scores = basis.scores
     n, m = scores.shape
-    K = proba.shape[1]
     weighted = proba if sample_weight is None else proba * sample_weight[:, None]
     # diag(p_i) part: sum_k (u_k u_k^T) kron (Z^T diag(s p_k) Z)
-    class_grams = (weighted.T @ basis.score_products).reshape(K, m, m)
+    class_grams = _weighted_feature_grams(weighted.T, scores)
     hessian = _mix_classes(class_basis, class_grams)
     size = hessian.shape[0]
-    # p_i p_i^T part: T^T T with T_i = sqrt(s_i) (U^T p_i) kron z_i
+    # p_i p_i^T part: T^T T with T_i = sqrt(s_i) (U^T p_i) kron z_i, by row chunks: T is
+    # [n, (K-1) m], about m = 5 times an n x K array
     projected = proba @ class_basis
     if sample_weight is not None:
         projected *= np.sqrt(sample_weight)[:, None]
-    rows = (projected[:, :, None] * scores[:, None, :]).reshape(n, size)
-    hessian -= rows.T @ rows
+    for start in range(0, n, ROW_CHUNK):
+        block = projected[start : start + ROW_CHUNK]
+        rows = (block[:, :, None] * scores[start : start + ROW_CHUNK, None, :]).reshape(-1, size)
+        hessian -= rows.T @ rows
     return hessian
 
 
@@ -325,7 +333,7 @@ def coarse_space_preconditioner(objective, hessp) -> CoarseSpacePreconditioner:
     basis = CoarseBasis.of(objective)
     data = hessp._data  # the _loss.HessianProduct: its probabilities feed both parts
     diagonal = sparse_diagonal(data.proba, data.sample_weight, basis, objective.fit_intercept)
-    diagonal = diagonal / objective.weight_sum
+    diagonal /= objective.weight_sum
     if objective.l2_strength:
         objective._coef(diagonal)[...] += objective.l2_strength
     return CoarseSpacePreconditioner(
