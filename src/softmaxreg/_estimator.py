@@ -229,9 +229,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         )
         solver_name = self._solver_name(objective, X)
         solve, _ = SOLVERS[solver_name]
-        params0 = self._initial_params(objective, classes)
+        # the start goes in as a temporary, so the solver can let it go (see _solvers)
         result = solve(
-            objective, params0, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
+            objective,
+            self._initial_params(objective, classes),
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
         )
         return self._store(result, classes, solver_name, X.dtype)
 

@@ -3,6 +3,10 @@
 Every solver has the signature ``solver(objective, params0, tol, max_iter, verbose)`` and
 returns a ``SolverResult``. The registry maps the public ``solver=`` names to them and says
 which penalties each supports.
+
+``params0`` is never modified. A solver drops its reference once it has its own copy, so a
+caller that passes the start as a temporary does not hold one more [K, p] array through the
+fit (9 MB on 20 Newsgroups, where the parameters outweigh the n x K arrays).
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
     """
     shape = params0.shape
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
+    del params0  # the caller's start: not held through the fit (see _solvers)
     value, gradient = objective.loss_gradient(params)
     gradient_norm = max_abs(gradient)
     n_passes = 1.0

@@ -252,6 +252,7 @@ def newton_cg(
     SolverResult
     """
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
+    del params0  # the caller's start: not held through the fit (see _solvers)
     X = getattr(objective, "X", None)
     if sp.issparse(X):
         # Sparse X: [K, p] arrays in Fortran order, the layout of the sparse products'

@@ -833,6 +833,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     # differences far below float32's resolution of the objective, and float32 iterates
     # stall at a violation of about 1e-5 instead of reaching the tolerance.
     params = np.array(params0, dtype=np.float64)
+    del params0  # the caller's start: not held through the fit (see _solvers)
     if fit_intercept:
         # Adding one number to every class's intercept changes nothing (unlike the penalised
         # coefficients, which the penalty pins down): report the representative with mean 0,
