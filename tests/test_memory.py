@@ -1,0 +1,86 @@
+"""Peak memory of the default fit, measured with tracemalloc (which sees NumPy's and SciPy's
+allocations), against the bound of the solver issue: twice the size of X plus O(n K).
+
+The benchmark reports the same measure on its problems (``benchmarks/run.py``); these tests
+keep it from growing unnoticed on small versions of their shapes. Wide sparse X (more
+columns than rows) cannot meet the bound: a Newton method holds a few [K, p] arrays
+(parameters, gradient, CG's vectors), and there ``K p`` exceeds ``n K``; its bound adds
+them explicitly.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from softmaxreg import SoftmaxRegression
+
+# the constant of O(n K): the probabilities of the current and of the candidate point, the
+# scores of a pass, and the preconditioner's per-sample arrays (at most ~4 n x K arrays)
+N_BY_K_ARRAYS = 4
+# Newton-CG on wide sparse X: float64 parameters, gradient, candidate and its gradient,
+# float32 CG vectors and the product's temporaries: measured 8.4 [K, p] float64 arrays
+# beyond 2 X + 4 n K on the case below (10.6 while the solvers held the caller's start and
+# the coarse-space preconditioner a float64 copy of its diagonal through the fit)
+K_BY_P_ARRAYS = 10
+
+
+def _nbytes(X) -> int:
+    if sp.issparse(X):
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    return X.nbytes
+
+
+def _problem(n, d, K, density=None, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    if density is None:
+        X = rng.standard_normal((n, d)).astype(dtype)
+    else:  # one column in each of density * d bands of columns (scipy.sparse.random takes
+        # seconds at this size): sorted, distinct, density * d nonzeros a row
+        per_row = int(density * d)
+        band = d // per_row
+        columns = rng.integers(0, band, (n, per_row)) + band * np.arange(per_row)
+        indptr = np.arange(0, n * per_row + 1, per_row)
+        values = rng.random(n * per_row).astype(dtype)
+        X = sp.csr_matrix((values, columns.ravel(), indptr), shape=(n, d))
+    coef = rng.standard_normal((d, K)) * 3.0 / np.sqrt(d * (density or 1.0))
+    y = np.argmax(X @ coef + rng.gumbel(size=(n, K)), axis=1)
+    return X, y
+
+
+def _peak_of_fit(X, y) -> int:
+    tracemalloc.start()
+    try:
+        SoftmaxRegression().fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        dict(n=20000, d=50, K=5),
+        dict(n=20000, d=50, K=5, dtype=np.float32),
+        dict(n=5000, d=20, K=30),
+        dict(n=20000, d=500, K=5, density=0.02),
+    ],
+    ids=["dense", "dense-float32", "dense-many-classes", "sparse-narrow"],
+)
+def test_peak_memory_is_within_twice_x_plus_order_n_k(shape):
+    X, y = _problem(**shape)
+    n, K = X.shape[0], shape["K"]
+    bound = 2 * _nbytes(X) + N_BY_K_ARRAYS * n * K * 8
+    peak = _peak_of_fit(X, y)
+    assert peak <= bound, f"peak {peak / 1e6:.2f} MB above {bound / 1e6:.2f} MB"
+
+
+def test_peak_memory_on_wide_sparse_x_adds_a_few_parameter_arrays():
+    X, y = _problem(n=2000, d=20000, K=10, density=0.01)
+    (n, d), K = X.shape, 10
+    parameter_bytes = K * (d + 1) * 8
+    bound = 2 * _nbytes(X) + N_BY_K_ARRAYS * n * K * 8 + K_BY_P_ARRAYS * parameter_bytes
+    peak = _peak_of_fit(X, y)
+    assert peak <= bound, f"peak {peak / 1e6:.2f} MB above {bound / 1e6:.2f} MB"
