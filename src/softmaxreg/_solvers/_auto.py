@@ -23,7 +23,10 @@ auto's pick is the fastest on 18 and takes 1.08x the fastest's time on the other
 
 Non-smooth penalties ("l1", "elasticnet", "grouped") always get ``prox-newton``.
 
-``lbfgs`` stays available by name (lowest memory per iteration).
+``lbfgs`` stays available by name. It needs no preconditioner and so the least memory where
+the n x K arrays dominate (20,000 x 50, K=5: a fit's peak 1.8 MB against newton-cg's 12 MB),
+but its 20 curvature pairs are 40 [K, p] arrays, which dominate on wide sparse X (2,000 x
+20,000, K=10: 82 MB against newton-cg's 24 MB).
 """
 
 from __future__ import annotations
