@@ -19,11 +19,11 @@ from softmaxreg import SoftmaxRegression
 # the constant of O(n K): the probabilities of the current and of the candidate point, the
 # scores of a pass, and the preconditioner's per-sample arrays (at most ~4 n x K arrays)
 N_BY_K_ARRAYS = 4
-# Newton-CG on wide sparse X: float64 parameters, gradient, candidate and its gradient,
-# float32 CG vectors and the product's temporaries: measured 8.4 [K, p] float64 arrays
-# beyond 2 X + 4 n K on the case below (10.6 while the solvers held the caller's start and
-# the coarse-space preconditioner a float64 copy of its diagonal through the fit)
-K_BY_P_ARRAYS = 10
+# Newton-CG on wide sparse X: float64 parameters, gradient and candidate, float32 CG
+# vectors and the product's temporaries: measured 7.3 [K, p] float64 arrays beyond
+# 2 X + 4 n K on the case below (10.6 while the solvers held the caller's start, the
+# coarse-space preconditioner a float64 copy of its diagonal, and CG its dead vectors)
+K_BY_P_ARRAYS = 9
 
 
 def _nbytes(X) -> int:

@@ -121,17 +121,22 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0
     """
     z = np.zeros_like(gradient)
     r = gradient.copy(order="K")  # the layout of the gradient (Fortran for sparse X)
+    stop = forcing * float(np.linalg.norm(gradient))
+    # max|r| <= enough also stops CG; max|r| <= ||r|| <= sqrt(size) max|r| tells when to look
+    enough_norm = enough * np.sqrt(gradient.size)
+    # Parameter-sized arrays are let go as soon as they are dead: on wide sparse X each is
+    # 4.5 MB (20 Newsgroups), and a caller's temporary (the gradient cast for CG) or the
+    # previous product would otherwise be held through every product.
+    del gradient
     y = preconditioner.solve(r)
     d = -y
     ry = inner(r, y)
+    del y
     zz, zd, dd = 0.0, 0.0, ry  # <z,z>_M, <z,d>_M, <d,d>_M (d = -M^{-1} r)
     model = 0.0  # g.z + z.H z / 2
-    stop = forcing * float(np.linalg.norm(gradient))
     # preconditioners that ask for it: the residual must also shrink in their metric
     in_metric = getattr(preconditioner, "stop_in_metric", False)
     metric_stop = forcing * forcing * ry
-    # max|r| <= enough also stops CG; max|r| <= ||r|| <= sqrt(size) max|r| tells when to look
-    enough_norm = enough * np.sqrt(gradient.size)
     n_products = 0
     on_boundary = False
     for _ in range(max_cg):
@@ -148,6 +153,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0
         zz += 2 * alpha * zd + alpha * alpha * dd
         axpy(alpha, d, z)
         axpy(alpha, hd, r)
+        del hd
         model -= 0.5 * alpha * ry  # -a r.y + a^2 d.H d / 2 with a = r.y / d.H d
         r_norm = np.linalg.norm(r)
         if r_norm <= enough_norm and max_abs(r) <= enough:
@@ -165,6 +171,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0
         dd = ry_next + beta * beta * dd
         d *= beta
         d -= y
+        del y
         ry = ry_next
     return z, float(np.sqrt(max(zz, 0.0))), -model, n_products, on_boundary
 
@@ -381,6 +388,7 @@ def newton_cg(
         # along the flat direction would leave the ridge a gradient there that CG, working
         # on centred vectors, cannot remove (a fit to tol 1e-10 stalled at 4e-10)
         candidate = center_classes(params + step.astype(params.dtype))
+        del step  # not held through the next CG (see _steihaug)
         cand_value, cand_gradient, cand_hessp = evaluate(candidate)
         n_passes += 1
         actual = value - cand_value
@@ -407,6 +415,7 @@ def newton_cg(
             gradient_norm = max_abs(gradient)
         elif radius < 1e-14 * max(1.0, metric.norm(params)):
             break  # the model cannot be trusted at any length representable here
+        del candidate, cand_gradient, cand_hessp  # a rejected one: not held through the next CG
         report(verbose, "newton-cg", n_iter, value, gradient_norm)
         if verbose > 1:
             print(f"    cg={n_products} ratio={ratio:.3f} radius={radius:.3g}")
