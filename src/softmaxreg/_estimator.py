@@ -19,6 +19,7 @@ from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
+from ._threads import fit_threads
 from ._validation import (
     check_params,
     check_sample_weight,
@@ -230,13 +231,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         solver_name = self._solver_name(objective, X)
         solve, _ = SOLVERS[solver_name]
         # the start goes in as a temporary, so the solver can let it go (see _solvers)
-        result = solve(
-            objective,
-            self._initial_params(objective, classes),
-            tol=self.tol,
-            max_iter=self.max_iter,
-            verbose=self.verbose,
-        )
+        with fit_threads(X, len(classes)):
+            result = solve(
+                objective,
+                self._initial_params(objective, classes),
+                tol=self.tol,
+                max_iter=self.max_iter,
+                verbose=self.verbose,
+            )
         return self._store(result, classes, solver_name, X.dtype)
 
     def _fit_dask(self, X, y, sample_weight):

@@ -27,6 +27,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from ._threads import blas_controllers
+
 __all__ = [
     "log_softmax",
     "softmax",
@@ -203,21 +205,11 @@ def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
     return value
 
 
-_NUMPY_BLAS = []  # threadpoolctl's controllers of NumPy's BLAS, found on first use
-
-
 def _numpy_blas_threads() -> int:
     """Threads NumPy's BLAS uses now (a C call, about a microsecond; follows
-    ``threadpoolctl.threadpool_limits``)."""
-    if not _NUMPY_BLAS:
-        from threadpoolctl import ThreadpoolController
-
-        controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-        own = [c for c in controllers if "numpy" in str(c.filepath)]
-        _NUMPY_BLAS.extend(own or controllers or [None])
-    if _NUMPY_BLAS[0] is None:
-        return 1
-    return max(controller.num_threads for controller in _NUMPY_BLAS)
+    ``threadpoolctl.threadpool_limits`` and the limits of ``_threads.fit_threads``)."""
+    numpy_blas, _ = blas_controllers()
+    return max((controller.num_threads for controller in numpy_blas), default=1)
 
 
 # Numbers in one row block of an [n, width] intermediate: 2**15 float64 = 256 KB, which stays

@@ -21,6 +21,7 @@ from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
+from ._threads import fit_threads
 from ._validation import check_params, check_sample_weight, class_weight_vector, encode_labels
 
 __all__ = ["RegularizationPath", "regularization_path"]
@@ -214,29 +215,30 @@ def solve_path(
     log_Cs = np.log(Cs)
     objective = SoftmaxObjective(X, y_encoded, n_classes, weights, fit_intercept, Cs[0], penalty)
     result = None
-    for i, C in enumerate(Cs):
-        previous, objective = objective, objective.with_C(C)  # shares the data caches
-        if params is None:
-            start = objective.initial_params()
-        else:
-            start = params
-            if i >= 2:
-                guess = predicted_start(path, log_Cs[:i], log_Cs[i])
-                # F at the new C of the last solution, without a data pass: its data part
-                # is the last fit's F less that fit's penalty
-                kept = result.objective - previous.penalty_value(params)
-                if objective.value(guess) < kept + objective.penalty_value(params):
-                    start = guess
-        result = solve(objective, start, tol=tol, max_iter=max_iter, verbose=verbose)
-        if not np.all(np.isfinite(result.params)):
-            raise ValueError(
-                f"The solver produced non-finite coefficients at C={C:g}; the data may be "
-                "degenerate (try smaller Cs or standardising the features)."
-            )
-        params = result.params
-        path.append(params)
-        n_iter.append(result.n_iter)
-        converged.append(result.converged)
+    with fit_threads(X, n_classes):  # BLAS threads for the whole path (see _threads)
+        for i, C in enumerate(Cs):
+            previous, objective = objective, objective.with_C(C)  # shares the data caches
+            if params is None:
+                start = objective.initial_params()
+            else:
+                start = params
+                if i >= 2:
+                    guess = predicted_start(path, log_Cs[:i], log_Cs[i])
+                    # F at the new C of the last solution, without a data pass: its data part
+                    # is the last fit's F less that fit's penalty
+                    kept = result.objective - previous.penalty_value(params)
+                    if objective.value(guess) < kept + objective.penalty_value(params):
+                        start = guess
+            result = solve(objective, start, tol=tol, max_iter=max_iter, verbose=verbose)
+            if not np.all(np.isfinite(result.params)):
+                raise ValueError(
+                    f"The solver produced non-finite coefficients at C={C:g}; the data may be "
+                    "degenerate (try smaller Cs or standardising the features)."
+                )
+            params = result.params
+            path.append(params)
+            n_iter.append(result.n_iter)
+            converged.append(result.converged)
     return np.stack(path), np.array(n_iter), np.array(converged), name
 
 
