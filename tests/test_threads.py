@@ -3,6 +3,7 @@ thread, NumPy's too for small products, the caller's settings restored afterward
 
 import numpy as np
 import pytest
+import scipy
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
@@ -26,9 +27,12 @@ def test_numpy_blas_is_told_apart_from_the_others():
     numpy_blas, other_blas = _threads.blas_controllers()
     assert numpy_blas, "no BLAS found for NumPy"
     assert not set(map(id, numpy_blas)) & set(map(id, other_blas))
-    # NumPy's own library: limiting it changes what NumPy's products run on
-    with threadpool_limits(1, user_api="blas"):
-        assert all(c.num_threads == 1 for c in numpy_blas)
+    # against NumPy's and SciPy's own build records: the library taken for NumPy's is the
+    # version NumPy was built with, and each other one the version SciPy was built with
+    numpy_version = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["version"]
+    assert numpy_version in {c.version for c in numpy_blas}
+    scipy_version = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]["version"]
+    assert all(c.version == scipy_version for c in other_blas)
 
 
 @pytest.mark.parametrize(

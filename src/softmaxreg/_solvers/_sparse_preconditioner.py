@@ -291,7 +291,7 @@ def _subspace_hessian(proba, sample_weight, basis: CoarseBasis, class_basis) -> 
     """
     proba = proba.astype(np.float64, copy=False)
     scores = basis.scores
-    n, m = scores.shape
+    n = scores.shape[0]
     weighted = proba if sample_weight is None else proba * sample_weight[:, None]
     # diag(p_i) part: sum_k (u_k u_k^T) kron (Z^T diag(s p_k) Z)
     class_grams = _weighted_feature_grams(weighted.T, scores)
