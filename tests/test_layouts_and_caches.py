@@ -140,6 +140,42 @@ def test_sparse_gradient_is_fortran_ordered_and_equals_the_dense_one():
     np.testing.assert_allclose(product, dense(direction), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_sparse_transpose_product_writes_scipys_product_into_the_buffer(
+    layout, dtype, index_dtype
+):
+    X = sp.random(40, 70, density=0.1, format=layout, random_state=3, dtype=dtype)
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    residual = np.random.default_rng(4).standard_normal((40, 5)).astype(dtype)
+    buffer = np.full((71, 5), 7.0, dtype=dtype)  # accumulates: out += X^T R
+    assert _loss._sparse_transpose_product_into(X, residual, buffer[:-1])
+    expected = np.asarray(X.T @ residual) + 7.0
+    np.testing.assert_allclose(buffer[:-1], expected, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    assert np.all(buffer[-1] == 7.0)
+    # and the gradient built on it: Fortran-ordered, the public product's values
+    gradient = _loss._residual_to_gradient(X, residual, fit_intercept=True)
+    assert gradient.flags.f_contiguous and gradient.dtype == dtype
+    np.testing.assert_allclose(gradient[:, :-1], expected.T - 7.0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gradient[:, -1], residual.sum(axis=0), rtol=1e-5)
+
+
+def test_sparse_transpose_product_declines_what_its_kernel_cannot_take():
+    X = sp.random(30, 20, density=0.2, format="csr", random_state=5)
+    residual = np.ones((30, 3))
+    untouched = np.zeros((20, 3))
+    # mixed dtypes, a non-contiguous output, a wrong shape, another sparse format
+    assert not _loss._sparse_transpose_product_into(X, residual.astype(np.float32), untouched)
+    assert not _loss._sparse_transpose_product_into(X, residual, np.zeros((3, 20)).T)
+    assert not _loss._sparse_transpose_product_into(X, residual, np.zeros((21, 3)))
+    assert not _loss._sparse_transpose_product_into(X.tocoo(), residual, untouched)
+    assert np.all(untouched == 0)
+    # and the gradient then comes from the public product, with the same values
+    mixed = _loss._residual_to_gradient(X, residual.astype(np.float32), fit_intercept=True)
+    np.testing.assert_allclose(mixed[:, :-1], np.asarray(X.T @ residual).T, rtol=1e-6)
+
+
 def test_coarse_space_solve_is_the_same_for_both_layouts():
     X, y = _problem(density=0.2)
     objective = _objective(X, y, 4)

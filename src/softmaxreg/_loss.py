@@ -252,6 +252,17 @@ def _residual_to_gradient(
     ``pairwise=False`` lets a float32 residual's column sums run as one matrix-vector
     product (an error growing with n, fine for Hessian-vector products) instead of NumPy's
     pairwise sums over short rows, which cost as much as the rest of a small product."""
+    if sp.issparse(X) and fit_intercept:
+        # the gradient [K, p] in Fortran order is a C-ordered [p, K] buffer whose first d
+        # rows take X^T R directly: no [d, K] result beside the gradient (the peak of a
+        # wide sparse fit's pass) and no copy of it
+        K, d = residual.shape[1], X.shape[1]
+        buffer = np.zeros((d + 1, K), dtype=residual.dtype)
+        if _sparse_transpose_product_into(X, residual, buffer[:-1]):
+            grad = buffer.T
+            grad[:, -1] = _column_sums(residual, pairwise)
+            return grad
+        del buffer
     if one_thread is None:  # the caller may know (asking costs microseconds a call)
         one_thread = isinstance(X, np.ndarray) and _numpy_blas_threads() == 1
     if isinstance(X, np.ndarray) and one_thread:
@@ -270,12 +281,58 @@ def _residual_to_gradient(
     K, d = grad_coef.shape
     grad = np.empty((K, d + 1), dtype=residual.dtype, order=order)
     grad[:, :-1] = grad_coef
+    grad[:, -1] = _column_sums(residual, pairwise)
+    return grad
+
+
+def _column_sums(residual: np.ndarray, pairwise: bool) -> np.ndarray:
+    """``1^T residual`` [K]: the intercept's part of ``residual^T [X, 1]``."""
     if residual.dtype == np.float64 or not pairwise:
         # a matrix-vector product: ~7x faster than sum(axis=0) over the short rows of R
-        grad[:, -1] = np.ones(residual.shape[0], dtype=residual.dtype) @ residual
-    else:  # float32: keep NumPy's pairwise summation, whose error does not grow with n
-        grad[:, -1] = residual.sum(axis=0)
-    return grad
+        return np.ones(residual.shape[0], dtype=residual.dtype) @ residual
+    # float32: keep NumPy's pairwise summation, whose error does not grow with n
+    return residual.sum(axis=0)
+
+
+def _transposed_product_kernels():
+    """SciPy's own kernels behind ``A @ B`` for compressed sparse A and dense B, by A's
+    format, or None. Private, but unchanged since SciPy 0.14; ``_sparse_transpose_product_into``
+    calls them to write ``X^T R`` straight into the gradient's buffer."""
+    try:
+        from scipy.sparse import _sparsetools
+
+        return {"csr": _sparsetools.csr_matvecs, "csc": _sparsetools.csc_matvecs}
+    except (ImportError, AttributeError):  # pragma: no cover - the public product is used
+        return None
+
+
+_MATVECS = _transposed_product_kernels()
+
+
+def _sparse_transpose_product_into(X, residual: np.ndarray, out: np.ndarray) -> bool:
+    """``out += X^T residual`` in SciPy's own kernel, for sparse X [n, d] (CSR or CSC),
+    ``residual`` [n, K] and ``out`` a C-contiguous [d, K] array of X's dtype.
+
+    Returns False, and leaves ``out`` alone, where the kernel does not apply (another format
+    or dtype, mixed index dtypes, or a SciPy without the kernels); the caller then takes the
+    public product.
+    """
+    if _MATVECS is None or getattr(X, "format", None) not in ("csr", "csc"):
+        return False
+    if (
+        X.dtype != residual.dtype
+        or X.dtype != out.dtype
+        or not out.flags.c_contiguous
+        or out.shape != (X.shape[1], residual.shape[1])
+        or X.indptr.dtype != X.indices.dtype
+    ):
+        return False
+    n, d = X.shape
+    # X^T is CSC when X is CSR and CSR when X is CSC, on X's own three arrays
+    kernel = _MATVECS["csc" if X.format == "csr" else "csr"]
+    flat_residual = np.ascontiguousarray(residual).ravel()
+    kernel(d, n, residual.shape[1], X.indptr, X.indices, X.data, flat_residual, out.ravel())
+    return True
 
 
 def _gradient_residual(proba, y, sample_weight):

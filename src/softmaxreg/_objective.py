@@ -87,7 +87,9 @@ class SoftmaxObjective:
     def _add_ridge(self, value, gradient, params):
         """``value`` plus the ridge, whose gradient is added to ``gradient`` in place."""
         if self.l2_strength:
-            self._coef(gradient)[...] += self.l2_strength * self._coef(params)
+            # in place, with no [K, p] temporary where both share a layout (sparse problems'
+            # Fortran-ordered arrays; the temporary was the peak of a wide fit's pass)
+            _loss.axpy(self.l2_strength, self._coef(params), self._coef(gradient))
         return value + self._ridge_value(params)
 
     def _data_args(self):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .._loss import inner
 from ._result import class_mean
 
 COARSE_RANK = 4  # singular vectors of X in the coarse space (plus the intercept)
@@ -181,7 +182,8 @@ class CoarseSpacePreconditioner:
         # float32, as CG's residuals on sparse X: a diagonal only scales the preconditioner,
         # and a float64 copy held through the fit would be one more [K, p] array (9 MB on
         # 20 Newsgroups; float64 residuals are divided by it in float64)
-        self.metric = np.maximum(diagonal, floor).astype(np.float32)
+        self.metric = diagonal.astype(np.float32)
+        np.maximum(self.metric, np.float32(floor), out=self.metric)
         self.features = basis.features
         self.class_basis = _centred_class_basis(K)
         m = self.features.shape[1]
@@ -244,7 +246,9 @@ class CoarseSpacePreconditioner:
         s = step.astype(np.float64, copy=False)
         weighted = self.metric * s
         coarse = self._restrict(weighted)
-        value = float(np.vdot(s, weighted)) + float(coarse @ self._norm_matrix @ coarse)
+        # inner, not np.vdot: vdot flattens in C order and so copies both Fortran-ordered
+        # [K, p] arrays (two parameter-sized temporaries, the peak of some wide fits)
+        value = inner(s, weighted) + float(coarse @ self._norm_matrix @ coarse)
         return float(np.sqrt(max(value, 0.0)))
 
 

@@ -39,7 +39,7 @@ from ._preconditioners import (
     sampled_hessian,
     weighted_feature_factor,
 )
-from ._result import SolverResult, center_classes, max_abs, report, within_rounding
+from ._result import SolverResult, center_classes, class_mean, max_abs, report, within_rounding
 
 KRONECKER_MAX_FEATURES = 2000
 # For in-memory dense X the preconditioner's Hessian is estimated from a curvature-weighted
@@ -364,6 +364,7 @@ def newton_cg(
                     n_passes += n_rows * passes_per_block_row
                 except np.linalg.LinAlgError:  # not factorable: the Kronecker factors from here on
                     blocks, kind = None, "weighted-kronecker"
+        metric = None  # the last step's preconditioner is not held while this one is built
         if exact is not None:
             metric = exact
         elif blocks is not None:
@@ -376,8 +377,10 @@ def newton_cg(
                 n_passes += params.shape[1] / (2.0 * params.shape[0])
         if radius is None or metric is exact and exact is not previous_metric:
             # first radius, and after a change of metric: a preconditioned gradient step
-            radius = max(1.0, np.sqrt(max(float(np.vdot(gradient, metric.solve(gradient))), 0.0)))
-        previous_metric = metric
+            radius = max(1.0, np.sqrt(max(inner(gradient, metric.solve(gradient)), 0.0)))
+        # only the exact preconditioner is compared with: holding any other one would keep
+        # its [K, p] diagonal alive while the next one is built
+        previous_metric = metric if metric is exact else None
         forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
         step, step_length, predicted, n_products, on_boundary = _steihaug(
             gradient.astype(cg_dtype, copy=False), hessp, metric, radius, forcing, max_cg,
@@ -387,7 +390,10 @@ def newton_cg(
         # re-centred: float32 CG steps are centred only to float32 rounding, and the drift
         # along the flat direction would leave the ridge a gradient there that CG, working
         # on centred vectors, cannot remove (a fit to tol 1e-10 stalled at 4e-10)
-        candidate = center_classes(params + step.astype(params.dtype))
+        # formed and centred with no other parameter-sized temporary (float32 steps are
+        # cast element by element inside the addition)
+        candidate = np.add(params, step, dtype=params.dtype)
+        candidate -= class_mean(candidate)
         del step  # not held through the next CG (see _steihaug)
         cand_value, cand_gradient, cand_hessp = evaluate(candidate)
         n_passes += 1
@@ -410,12 +416,14 @@ def newton_cg(
             radius = _SHRINK * step_length
         elif ratio > _GROW and on_boundary:
             radius *= 2.0
-        if np.isfinite(cand_value) and ratio > _ACCEPT:
+        accepted = bool(np.isfinite(cand_value) and ratio > _ACCEPT)
+        if accepted:
             params, value, gradient, hessp = candidate, cand_value, cand_gradient, cand_hessp
             gradient_norm = max_abs(gradient)
-        elif radius < 1e-14 * max(1.0, metric.norm(params)):
+        # a rejected candidate is not held through the norm below nor the next CG
+        del candidate, cand_gradient, cand_hessp
+        if not accepted and radius < 1e-14 * max(1.0, metric.norm(params)):
             break  # the model cannot be trusted at any length representable here
-        del candidate, cand_gradient, cand_hessp  # a rejected one: not held through the next CG
         report(verbose, "newton-cg", n_iter, value, gradient_norm)
         if verbose > 1:
             print(f"    cg={n_products} ratio={ratio:.3f} radius={radius:.3g}")
