@@ -389,9 +389,9 @@ def newton_cg(
         n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
         # re-centred: float32 CG steps are centred only to float32 rounding, and the drift
         # along the flat direction would leave the ridge a gradient there that CG, working
-        # on centred vectors, cannot remove (a fit to tol 1e-10 stalled at 4e-10)
-        # formed and centred with no other parameter-sized temporary (float32 steps are
-        # cast element by element inside the addition)
+        # on centred vectors, cannot remove (a fit to tol 1e-10 stalled at 4e-10). Formed
+        # and centred in place, with no parameter-sized temporary (a float32 step is cast
+        # element by element inside the addition).
         candidate = np.add(params, step, dtype=params.dtype)
         candidate -= class_mean(candidate)
         del step  # not held through the next CG (see _steihaug)
