@@ -298,3 +298,59 @@ def test_only_the_solves_of_a_path_reuse_the_kronecker_factor(monkeypatch):
     cold = newton_cg(fresh, fresh.initial_params(), tol=1e-8)
     assert warm.converged and cold.converged
     assert warm.objective == pytest.approx(cold.objective, rel=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_squared_design_product_by_chunks_equals_the_squared_matrix_product(
+    monkeypatch, layout, dtype, fit_intercept
+):
+    """Chunks of 7 nonzeros: lines split across chunks, lines longer than a chunk and empty
+    lines all occur; the result is SciPy's product with the squared matrix."""
+    monkeypatch.setattr(_loss, "_SQUARE_CHUNK_NONZEROS", 7)
+    rng = np.random.default_rng(3)
+    dense = sp.random(52, 40, density=0.15, random_state=4, dtype=dtype).toarray()
+    dense[50:] = 0.0  # empty rows
+    dense[:, 5] = 0.0  # an empty column
+    dense[3] = rng.random(40)  # a row longer than a chunk
+    dense[:, 7] = rng.random(52)  # a column longer than a chunk
+    dense[3, 5] = 0.0
+    X = sp.csr_matrix(dense).asformat(layout)
+    weights = rng.random((X.shape[0], 3)).astype(dtype)
+    result = _loss.squared_design_product(X, weights, fit_intercept)
+    expected = np.asarray(X.multiply(X).T @ weights).T
+    if fit_intercept:
+        expected = np.hstack([expected, weights.sum(axis=0)[:, None]])
+    assert result.dtype == dtype and result.flags.f_contiguous
+    assert result.shape == (3, 40 + int(fit_intercept))
+    np.testing.assert_allclose(result, expected, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+def test_sparse_hessian_diagonal_is_the_diagonal_of_the_exact_hessian():
+    X, y = _problem(n=80, d=12, K=3, density=0.3)
+    params = np.random.default_rng(1).standard_normal((3, 13))
+    for layout in (X, X.tocsc()):
+        _, _, hessp = _loss.loss_gradient_hessp(layout, y, params)
+        exact = _loss.hessian(X.toarray(), y, params)
+        np.testing.assert_allclose(hessp.diagonal().ravel(), np.diag(exact), rtol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_loss_hessp_then_gradient_is_the_whole_pass(sparse, weighted):
+    """The pass split in two (newton-cg's candidates on sparse X) gives the fused pass's
+    numbers exactly, and leaves the operator's probabilities as they were."""
+    X, y = _problem(density=0.2 if sparse else None)
+    sample_weight = np.random.default_rng(2).random(X.shape[0]) if weighted else None
+    objective = _objective(X, y, 4, C=0.5, sample_weight=sample_weight)
+    params = center_classes(np.random.default_rng(0).standard_normal(objective.shape))
+    value, gradient, hessp = objective.loss_gradient_hessp(params)
+    split_value, split_hessp = objective.loss_hessp(params)
+    proba = split_hessp._data.proba.copy()
+    split_gradient = objective.gradient(params, split_hessp)
+    assert split_value == value
+    np.testing.assert_array_equal(split_gradient, gradient)
+    np.testing.assert_array_equal(split_hessp._data.proba, proba)
+    direction = np.random.default_rng(5).standard_normal(objective.shape)
+    np.testing.assert_array_equal(split_hessp(direction), hessp(direction))

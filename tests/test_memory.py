@@ -19,13 +19,16 @@ from softmaxreg import SoftmaxRegression
 # the constant of O(n K): the probabilities of the current and of the candidate point, the
 # scores of a pass, and the preconditioner's per-sample arrays (at most ~4 n x K arrays)
 N_BY_K_ARRAYS = 4
-# Newton-CG on wide sparse X: float64 parameters, gradient, candidate and the candidate's
-# gradient while it is evaluated, float32 CG vectors, the preconditioner's float32 diagonal:
-# measured 4.5 [K, p] float64 arrays beyond 2 X + 4 n K on the case below (7.4 while the
-# rejected-step check copied two Fortran-ordered arrays in np.vdot, the pass held X^T R beside
-# the gradient and the ridge, the candidate's cast and centring made temporaries, and the
-# last step's preconditioner was held while the next one was built; 10.6 before session 12)
-K_BY_P_ARRAYS = 5.5
+# Newton-CG on wide sparse X: float64 parameters, and in float32 the gradient (which CG
+# overwrites as its residual), CG's vectors and the preconditioner's diagonal; the coarse
+# space's feature basis; at a candidate, its parameters (its gradient is formed only once the
+# step is accepted, when the current point's arrays are gone). Measured 2.8 [K, p] float64
+# arrays beyond 2 X + 4 n K on the case below (4.5 while the candidate's pass held both
+# gradients in float64 and the squared values of X were cached; 7.4 while the rejected-step
+# check copied two Fortran-ordered arrays in np.vdot, the pass held X^T R beside the gradient
+# and the ridge, the candidate's cast and centring made temporaries, and the last step's
+# preconditioner was held while the next one was built; 10.6 before session 12)
+K_BY_P_ARRAYS = 3.5
 
 
 def _nbytes(X) -> int:

@@ -1,6 +1,8 @@
 """The coarse-space preconditioner of Newton-CG for sparse X: its algebra checked against
 dense matrices built in the test, and the optimum it leads to against other solvers."""
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -219,3 +221,69 @@ def test_float32_residuals_are_solved_in_float32_as_in_float64(kind):
         np.testing.assert_allclose(
             single, metric.solve(layout(gradient)), rtol=1e-4, atol=1e-6 * np.abs(single).max()
         )
+
+
+class _RejectFirstCandidates:
+    """The objective, except that its first ``n`` candidates' losses are +inf, so that
+    newton-cg rejects them and solves again from the same point."""
+
+    def __init__(self, objective, n):
+        self._objective, self._left = objective, n
+
+    def __getattr__(self, name):
+        return getattr(self._objective, name)
+
+    def loss_hessp(self, params):
+        value, hessp = self._objective.loss_hessp(params)
+        if self._left:
+            self._left -= 1
+            value = np.inf
+        return value, hessp
+
+
+def test_newton_cg_after_rejected_steps_solves_with_the_gradient_again(monkeypatch):
+    """On sparse X CG overwrites the gradient with its residual and a candidate's gradient is
+    formed only once the step is accepted. After a rejected step the next CG must get the
+    same gradient as the one before (formed again from the probabilities kept), and the fit
+    the optimum of an unperturbed one."""
+    newton_cg_module = sys.modules["softmaxreg._solvers.newton_cg"]
+    X, y = _sparse_problem(n=120, d=200, K=3)  # wide: read from the CSC copy
+    objective = _objective(X, y, C=10.0)
+    right_hand_sides = []
+    original = newton_cg_module._steihaug
+
+    def spy(gradient, *args, **kwargs):
+        right_hand_sides.append(gradient.copy())
+        return original(gradient, *args, **kwargs)
+
+    monkeypatch.setattr(newton_cg_module, "_steihaug", spy)
+    reference = newton_cg(objective, objective.initial_params(), tol=1e-10)
+    right_hand_sides.clear()
+    result = newton_cg(_RejectFirstCandidates(objective, 2), objective.initial_params(), tol=1e-10)
+    # (the rejections shrank the trust region: more, shorter steps than the reference's)
+    assert result.converged and len(right_hand_sides) > 3
+    true_gradient = objective.loss_gradient(objective.initial_params())[1]
+    for rhs in right_hand_sides[:3]:
+        assert rhs.dtype == np.float32  # the gradient is held in CG's dtype
+        np.testing.assert_array_equal(rhs, true_gradient.astype(np.float32))
+    assert result.objective == pytest.approx(reference.objective, rel=1e-13)
+    np.testing.assert_allclose(result.params, reference.params, atol=1e-7)
+
+
+def test_newton_cg_on_sparse_x_holds_a_candidates_gradient_only_once_accepted(monkeypatch):
+    """Every candidate is evaluated without its gradient; gradients are formed for the
+    accepted ones only (and again at a point after a rejection)."""
+    X, y = _sparse_problem(n=120, d=200, K=3)
+    objective = _objective(X, y, C=10.0)
+    calls = []
+    for name in ("loss_hessp", "gradient", "loss_gradient_hessp"):
+        method = getattr(SoftmaxObjective, name)
+        monkeypatch.setattr(
+            SoftmaxObjective, name,
+            lambda self, *a, _m=method, _n=name: calls.append(_n) or _m(self, *a),
+        )
+    result = newton_cg(objective, objective.initial_params(), tol=1e-10)
+    assert result.converged
+    assert calls[0] == "loss_gradient_hessp" and calls.count("loss_gradient_hessp") == 1
+    assert calls.count("loss_hessp") == result.n_iter
+    assert 1 <= calls.count("gradient") <= result.n_iter

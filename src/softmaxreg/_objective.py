@@ -153,6 +153,31 @@ class SoftmaxObjective:
         value = self._add_ridge(value, gradient, params)
         return value, gradient, ScaledHessian(self, data_hessian)
 
+    def loss_hessp(self, params):
+        """``F_smooth`` and its Hessian operator at ``params``, without the gradient.
+
+        Half a pass: the probabilities are kept, and ``gradient(params, hessp)`` forms the
+        gradient from them later, if it is wanted (newton-cg on sparse X asks only once a
+        step is accepted, so that the candidate's gradient is not held beside the current
+        point's arrays; see ``_solvers.newton_cg``).
+        """
+        value, data_hessian = _loss.loss_hessp(
+            *self._pass_args(), params, self.sample_weight, self.fit_intercept
+        )
+        return value / self.weight_sum + self._ridge_value(params), ScaledHessian(
+            self, data_hessian
+        )
+
+    def gradient(self, params, hessp):
+        """The gradient [K, p] of ``F_smooth`` at ``params``, from the probabilities that
+        ``hessp`` (``loss_hessp``'s operator at ``params``) keeps: the rest of the pass."""
+        gradient = _loss.gradient_from_proba(
+            *self._pass_args(), hessp._data.proba, self.sample_weight, self.fit_intercept
+        )
+        gradient /= self.weight_sum
+        self._add_ridge(0.0, gradient, params)
+        return gradient
+
     def float32_design(self):
         """The design the float32 Hessian-vector products run on, made once per fit.
 

@@ -27,8 +27,8 @@ is positive definite whenever ``E`` and ``D`` are. This is a deflation-type coar
 instead, which here would need hundreds of Hessian products, one per sketch column). On
 20 Newsgroups, with ``rank = 4``, CG needs 3 to 9 products where Jacobi needs 13 to 27.
 
-The diagonal is computed from a squared copy of X's values cached once per fit (the generic
-``HessianProduct.diagonal`` squares X on every call, which costs more than a loss pass).
+The diagonal is computed in float32 from X's values squared a chunk at a time
+(``_loss.squared_design_product``): no squared copy of X is held through the fit.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from .._loss import inner
+from .._loss import inner, squared_design_product
 from ._result import class_mean
 
 COARSE_RANK = 4  # singular vectors of X in the coarse space (plus the intercept)
@@ -70,9 +70,9 @@ class CoarseBasis:
         ``Z = [X, 1] F``.
     ridge_gram : ndarray of shape (m, m)
         ``F_W^T F_W`` over the coefficient rows only (the intercept is not penalised).
-    squared : sparse matrix of shape (n, d), float32, in X's format
-        ``X`` with squared values (shares X's index arrays). float32: the diagonal only
-        scales the preconditioner, and the product costs half of float64's.
+    design : CSR or CSC matrix of shape (n, d)
+        The X the basis was computed on, whose squared values give the Hessian diagonal
+        (``sparse_diagonal``).
     """
 
     def __init__(self, X, fit_intercept: bool, rank: int = COARSE_RANK, seed: int = 0):
@@ -90,17 +90,14 @@ class CoarseBasis:
         self.features = np.asfortranarray(features)
         self.scores = scores
         self.ridge_gram = features[:d].T @ features[:d]
-        self.squared = X.__class__(
-            (np.square(X.data, dtype=np.float32), X.indices, X.indptr), shape=X.shape
-        )
+        self.design = X
 
     @classmethod
     def of(cls, objective) -> CoarseBasis:
         """The basis of ``objective.X``, cached on the objective (X does not change in a fit).
 
         Computed on the layout the passes read (``SoftmaxObjective.pass_design``: a CSC
-        copy for wide X, X itself otherwise), whose sparse products are the faster ones;
-        ``squared`` shares its index arrays.
+        copy for wide X, X itself otherwise), whose sparse products are the faster ones.
         """
         cached = getattr(objective, "_coarse_basis", None)
         if cached is None or cached[0] is not objective.X:
@@ -182,7 +179,7 @@ class CoarseSpacePreconditioner:
         # float32, as CG's residuals on sparse X: a diagonal only scales the preconditioner,
         # and a float64 copy held through the fit would be one more [K, p] array (9 MB on
         # 20 Newsgroups; float64 residuals are divided by it in float64)
-        self.metric = diagonal.astype(np.float32)
+        self.metric = diagonal.astype(np.float32, copy=False)
         np.maximum(self.metric, np.float32(floor), out=self.metric)
         self.features = basis.features
         self.class_basis = _centred_class_basis(K)
@@ -316,20 +313,14 @@ def _subspace_hessian(proba, sample_weight, basis: CoarseBasis, class_basis) -> 
 def sparse_diagonal(proba, sample_weight, basis: CoarseBasis, fit_intercept: bool):
     """Diagonal of the summed data Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
 
-    The same quantity as ``HessianProduct.diagonal``, from the cached squared X: one sparse
-    product instead of squaring X again.
+    The same quantity as ``HessianProduct.diagonal``, in float32 (the diagonal only scales
+    the preconditioner, and the product costs half of float64's) and in Fortran order, the
+    layout of newton-cg's arrays on sparse X.
     """
     weights = proba * (1 - proba)
     if sample_weight is not None:
         weights *= sample_weight[:, None]
-    coef = np.asarray(basis.squared.T @ weights.astype(np.float32)).T  # Fortran [K, d]
-    if not fit_intercept:
-        return np.asarray(coef, dtype=np.float64, order="F")
-    # Fortran order, the layout of newton-cg's arrays on sparse X
-    diagonal = np.empty((coef.shape[0], coef.shape[1] + 1), dtype=np.float64, order="F")
-    diagonal[:, :-1] = coef
-    diagonal[:, -1] = weights.sum(axis=0)
-    return diagonal
+    return squared_design_product(basis.design, weights.astype(np.float32), fit_intercept)
 
 
 def coarse_space_preconditioner(objective, hessp) -> CoarseSpacePreconditioner:

@@ -99,7 +99,9 @@ STALLED_STEPS = 5
 _SHRINK, _GROW = 0.25, 0.75
 
 
-def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0.0):
+def _steihaug(
+    gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0.0, overwrite_gradient=False
+):
     """Approximately minimise ``g.z + z.H z / 2`` subject to ``||z||_M <= radius``.
 
     ``M`` is the inverse of the operator ``preconditioner.solve`` applies (on class-centred
@@ -113,14 +115,16 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg, enough=0
 
     CG stops once ``||r|| <= forcing ||g||`` (and, for a preconditioner whose
     ``stop_in_metric`` is true, ``r.M^{-1}r <= forcing^2 g.M^{-1}g`` as well), or once
-    ``max|r| <= enough``.
+    ``max|r| <= enough``. With ``overwrite_gradient`` the residual is kept in the gradient's
+    own array, which is then lost to the caller.
 
     Returns the step ``z``, its length ``||z||_M``, the predicted decrease
     ``-(g.z + z.H z / 2)``, the number of Hessian-vector products used and whether the step
     reached the boundary.
     """
     z = np.zeros_like(gradient)
-    r = gradient.copy(order="K")  # the layout of the gradient (Fortran for sparse X)
+    # the layout of the gradient (Fortran for sparse X)
+    r = gradient if overwrite_gradient else gradient.copy(order="K")
     stop = forcing * float(np.linalg.norm(gradient))
     # max|r| <= enough also stops CG; max|r| <= ||r|| <= sqrt(size) max|r| tells when to look
     enough_norm = enough * np.sqrt(gradient.size)
@@ -278,15 +282,31 @@ def newton_cg(
     # float32 products it comes from (a 20 Newsgroups fit 2.08 -> 1.86 s, min of 5, the same
     # Newton and CG steps). Dense problems' vectors are small next to their products.
     cg_dtype = np.float32 if float32_products and sp.issparse(X) else params.dtype
+    # On sparse X the [K, p] arrays are what a fit holds (K x d can exceed X's nonzeros), so
+    # (1) the gradient is kept in CG's dtype: CG, its forcing term and the first radius are
+    # all that read it, and its max-norm, the stopping test, is taken in float64 first;
+    # (2) a candidate's pass stops at the loss and the probabilities, and its gradient is
+    # formed only once the step is accepted, after the current point's parameters, gradient
+    # and preconditioner are let go. The pass at a candidate held four float64 [K, p] arrays
+    # (the parameters and the candidate, and both gradients): 20 Newsgroups' peak. A rejected
+    # step also skips its candidate's X^T R; (3) CG keeps its residual in the gradient's
+    # array, and after a rejected step the gradient is formed again from the probabilities
+    # kept (the X^T R the rejected candidate did not need). Same arithmetic, same path.
+    lazy_gradient = sp.issparse(X) and hasattr(objective, "loss_hessp")
+
+    def with_products(hessp):
+        if float32_products and hasattr(hessp, "float32_products"):
+            hessp.float32_products()
+        return hessp
+
+    def in_cg_dtype(gradient):
+        return gradient.astype(cg_dtype, copy=False), max_abs(gradient)
 
     def evaluate(point):
         value, gradient, hessp = objective.loss_gradient_hessp(point)
-        if float32_products and hasattr(hessp, "float32_products"):
-            hessp.float32_products()
-        return value, gradient, hessp
+        return (value, *in_cg_dtype(gradient), with_products(hessp))
 
-    value, gradient, hessp = evaluate(params)
-    gradient_norm = max_abs(gradient)
+    value, gradient, gradient_norm, hessp = evaluate(params)
     n_passes = 1.0
     kind = choose_preconditioner(objective) if preconditioner == "auto" else preconditioner
     gram_eigen = None
@@ -384,8 +404,10 @@ def newton_cg(
         forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
         step, step_length, predicted, n_products, on_boundary = _steihaug(
             gradient.astype(cg_dtype, copy=False), hessp, metric, radius, forcing, max_cg,
-            ENOUGH * tol,
+            ENOUGH * tol, overwrite_gradient=lazy_gradient,
         )
+        if lazy_gradient:
+            gradient = None  # CG's residual now (see lazy_gradient)
         n_passes += 0.75 * n_products  # a product skips the exponentials of a pass
         # re-centred: float32 CG steps are centred only to float32 rounding, and the drift
         # along the flat direction would leave the ridge a gradient there that CG, working
@@ -395,15 +417,23 @@ def newton_cg(
         candidate = np.add(params, step, dtype=params.dtype)
         candidate -= class_mean(candidate)
         del step  # not held through the next CG (see _steihaug)
-        cand_value, cand_gradient, cand_hessp = evaluate(candidate)
-        n_passes += 1
+        if lazy_gradient:
+            cand_value, cand_hessp = objective.loss_hessp(candidate)
+            cand_hessp, cand_gradient = with_products(cand_hessp), None
+            n_passes += 0.5
+        else:
+            cand_value, cand_gradient, cand_norm, cand_hessp = evaluate(candidate)
+            n_passes += 1
         actual = value - cand_value
         ratio = actual / predicted if predicted > 0 else -1.0
         if within_rounding(value, cand_value, params.dtype) and within_rounding(
             value, value - predicted, params.dtype
         ):
             # both decreases are below the objective's precision: trust the gradient
-            lowered = max_abs(cand_gradient) < gradient_norm
+            if cand_gradient is None:
+                cand_gradient, cand_norm = in_cg_dtype(objective.gradient(candidate, cand_hessp))
+                n_passes += 0.5
+            lowered = cand_norm < gradient_norm
             ratio = 1.0 if lowered else -1.0
             stalled = 0 if lowered else stalled + 1
             if stalled >= STALLED_STEPS or (stalled and not on_boundary):
@@ -418,10 +448,17 @@ def newton_cg(
             radius *= 2.0
         accepted = bool(np.isfinite(cand_value) and ratio > _ACCEPT)
         if accepted:
-            params, value, gradient, hessp = candidate, cand_value, cand_gradient, cand_hessp
-            gradient_norm = max_abs(gradient)
+            params, value, hessp = candidate, cand_value, cand_hessp
+            if cand_gradient is None:
+                gradient = metric = None  # let go first (see lazy_gradient)
+                cand_gradient, cand_norm = in_cg_dtype(objective.gradient(params, hessp))
+                n_passes += 0.5
+            gradient, gradient_norm = cand_gradient, cand_norm
         # a rejected candidate is not held through the norm below nor the next CG
         del candidate, cand_gradient, cand_hessp
+        if gradient is None:  # rejected, lazy_gradient: the gradient CG overwrote, again
+            gradient, _ = in_cg_dtype(objective.gradient(params, hessp))
+            n_passes += 0.5
         if not accepted and radius < 1e-14 * max(1.0, metric.norm(params)):
             break  # the model cannot be trusted at any length representable here
         report(verbose, "newton-cg", n_iter, value, gradient_norm)
