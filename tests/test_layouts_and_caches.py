@@ -197,16 +197,27 @@ def test_sparse_fit_returns_c_ordered_coefficients_equal_to_the_dense_fit():
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, atol=1e-6)
 
 
-@pytest.mark.parametrize("n, d", [(60, 150), (150, 60)])
-def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d):
-    """Wide sparse X (d > n) is read from a CSC copy, narrow X as it is (CSR); the float32
-    copy of the products shares that layout's index arrays. Values equal the dense ones."""
-    X, y = _problem(n=n, d=d, density=0.1)
+@pytest.mark.parametrize(
+    "n, d, density, layout",
+    [(100, 150, 0.5, "csc"), (60, 150, 0.1, "csr"), (150, 60, 0.1, "csr")],
+    ids=["wide-copy-fits", "wide-copy-too-large", "narrow"],
+)
+def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d, density, layout):
+    """Wide sparse X (d > n) is read from a CSC copy where the fit stays within twice X with
+    it, otherwise (and narrow X) as it is (CSR); the float32 copy of the products shares that
+    layout's index arrays. Values equal the dense ones."""
+    X, y = _problem(n=n, d=d, density=density)
     weight = np.random.default_rng(4).uniform(0.5, 2.0, n)
     objective = _objective(X, y, 4, sample_weight=weight)
+    # the rule: the float32 values and 8 float32 [K, p] arrays within X's size
+    fits = 4 * X.nnz + 32 * objective.shape[0] * objective.shape[1] <= (
+        X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    )
+    if d > n:
+        assert fits == (layout == "csc")
     design = objective.pass_design()
-    assert design.format == ("csc" if d > n else "csr")
-    assert (design is X) == (d <= n)
+    assert design.format == layout
+    assert (design is X) == (layout == "csr")
     single, _ = objective.float32_design()
     assert single.format == design.format and single.dtype == np.float32
     assert np.shares_memory(single.indices, design.indices)

@@ -180,14 +180,21 @@ def test_estimator_on_csr_matches_dense_fit():
     np.testing.assert_allclose(sparse_fit.intercept_, dense_fit.intercept_, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("n, d, C", [(400, 60, 100.0), (80, 300, 1.0)], ids=["narrow", "wide"])
-def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(monkeypatch, n, d, C):
-    """Products and CG vectors are float32 (on CSR, or a CSC copy for wide X); the gradient
+@pytest.mark.parametrize(
+    "n, d, density, C, layout",
+    [(400, 60, 0.1, 100.0, "csr"), (80, 300, 0.1, 1.0, "csr"), (80, 100, 0.6, 1.0, "csc")],
+    ids=["narrow", "wide", "wide-csc-copy"],
+)
+def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(
+    monkeypatch, n, d, density, C, layout
+):
+    """Products and CG vectors are float32 (on CSR, or a CSC copy for wide X where it fits
+    in memory: ``SoftmaxObjective.pass_design``); the gradient
     and the objective stay float64 and reach the dense Newton-Cholesky optimum."""
     from softmaxreg import _loss
 
     rng = np.random.default_rng(0)
-    X = sp.random(n, d, density=0.1, format="csr", random_state=1, dtype=np.float64)
+    X = sp.random(n, d, density=density, format="csr", random_state=1, dtype=np.float64)
     y = rng.integers(0, 4, n)
     dtypes = []
     original = _loss.HessianProduct.__call__
@@ -200,7 +207,6 @@ def test_float64_csr_products_run_in_float32_and_reach_the_same_optimum(monkeypa
     objective = SoftmaxObjective(X, y, 4, None, True, C, Penalty("l2"))
     result = newton_cg(objective, objective.initial_params(), tol=1e-10)
     assert result.converged and result.params.dtype == np.float64
-    layout = "csc" if d > n else "csr"
     assert dtypes and set(dtypes) == {(np.dtype(np.float32), np.dtype(np.float32), layout)}
     dense = SoftmaxObjective(X.toarray(), y, 4, None, True, C, Penalty("l2"))
     reference = SOLVERS["newton-cholesky"][0](dense, dense.initial_params(), tol=1e-12)

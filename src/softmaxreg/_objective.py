@@ -24,6 +24,12 @@ import scipy.sparse as sp
 from . import _loss
 from ._penalties import Penalty, omega
 
+# Bytes a parameter that newton-cg holds on sparse X while CG runs (its peak): the float64
+# parameters, and in float32 CG's four vectors (its step, residual, direction and product)
+# and the preconditioner's diagonal, plus the coarse space's feature basis; measured 7.75
+# float32 arrays of [K, p] on 20 Newsgroups, rounded up to 8.
+PARAMETER_BYTES = 32
+
 
 class SoftmaxObjective:
     """Scaled softmax objective on in-memory data (NumPy or CSR).
@@ -101,7 +107,7 @@ class SoftmaxObjective:
 
     def pass_design(self):
         """X as the passes read it: X itself, except wide sparse X (more columns than rows),
-        which is read from a CSC copy made once per fit.
+        which is read from a CSC copy made once per fit where the memory allows it.
 
         SciPy's CSR kernels gather rows of the [d, K] operand (``X W^T``) or scatter into the
         [d, K] result (``X^T R``) at random; its CSC kernels do the same on the [n, K] side.
@@ -109,15 +115,31 @@ class SoftmaxObjective:
         thread), a float64 pass: 20 Newsgroups (56,439 columns, 11,314 rows) 110 -> 80 ms,
         a whole fit 2.50 -> 2.10 s; its 20,000 most frequent terms 80 -> 62 ms; the 5,000
         most frequent terms, the other way round, CSR 50 and CSC 48 ms, but float64 products
-        on L1 working sets 4.0 ms (CSR) against 6.6 ms (CSC). The copy costs one X; the
-        float32 copy of the products shares its index arrays (``float32_design``).
+        on L1 working sets 4.0 ms (CSR) against 6.6 ms (CSC). The float32 copy of the
+        products shares its index arrays (``float32_design``).
+
+        The copy costs X once more, and a fit is to stay within twice X plus O(n K)
+        (``_copy_fits``): on 20 Newsgroups, whose [K, p] arrays are large next to X, the copy
+        made the peak 64.0 MiB against a bound of 46.3, without it 44.1 (a fit 2.0 -> 2.7 s,
+        one thread).
         """
         X = self.X
-        if not sp.issparse(X) or X.shape[1] <= X.shape[0]:
+        if not sp.issparse(X) or X.shape[1] <= X.shape[0] or not self._copy_fits(X):
             return X
         if getattr(self, "_pass_design", None) is None:
             self._pass_design = X.tocsc()
         return self._pass_design
+
+    def _copy_fits(self, X) -> bool:
+        """Whether a fit holding a copy of sparse X stays within twice X (beyond O(n K)).
+
+        Held in either layout: the float32 values of the products (float64 X: 4 bytes a
+        nonzero) and newton-cg's parameter-sized arrays (``PARAMETER_BYTES`` a parameter).
+        With the copy, these and the copy (X's size) must fit in 2 X.
+        """
+        x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+        float32_values = 4 * X.nnz if X.dtype == np.float64 else 0
+        return float32_values + PARAMETER_BYTES * self.shape[0] * self.shape[1] <= x_bytes
 
     # ------------------------------------------------------------------ protocol
     def initial_params(self) -> np.ndarray:

@@ -115,15 +115,25 @@ def _top_right_singular_vectors(X, rank: int, seed: int) -> np.ndarray:
     if rank <= 0:
         return np.zeros((X.shape[1], 0))
     width = min(rank + _OVERSAMPLE, min(X.shape))
-    test = np.random.default_rng(seed).standard_normal((X.shape[1], width)).astype(X.dtype)
-    sample = np.asarray(X @ test)
+    # [d, width] arrays are let go as soon as they are used, and the tall QR overwrites its
+    # input: with few classes they are as large as the parameters (d x 8 against K x d), and
+    # with p >> n this was the peak of a fit (K=10: 4.8 [K, p] arrays)
+    test = np.random.default_rng(seed).standard_normal((X.shape[1], width))
+    sample = np.asarray(X @ test.astype(X.dtype, copy=False))
+    del test
     for _ in range(_POWER_ITERATIONS):
         sample = np.linalg.qr(sample)[0]
         sample = np.asarray(X @ np.asarray(X.T @ sample))
     range_basis = np.linalg.qr(sample)[0]
+    del sample
     # X^T Q = V S W^T: the left factor holds the right singular vectors of X; a QR first
     # leaves a small SVD (the tall one costs more than the sparse products here)
-    tall, triangle = np.linalg.qr(np.asarray(X.T @ range_basis, dtype=np.float64))
+    tall, triangle = scipy.linalg.qr(
+        np.asarray(X.T @ range_basis, dtype=np.float64, order="F"),
+        mode="economic",
+        overwrite_a=True,
+        check_finite=False,
+    )
     return tall @ np.linalg.svd(triangle)[0][:, :rank]
 
 
