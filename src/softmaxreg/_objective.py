@@ -208,11 +208,11 @@ class SoftmaxObjective:
         - dense X: ``[X, 1]`` [n, p] in float32 when the intercept is fitted, so that each
           product is two GEMMs with nothing else to add (the intercept's column sums and the
           copies that put them beside the coefficients cost a fifth of a small product);
-        - sparse X: float32 values on the index arrays of ``pass_design`` (CSC for wide X,
-          X's own CSR otherwise), so it adds 4 bytes a nonzero: the products then read X in
-          the layout whose random accesses fall on the smaller [n, K] or [d, K] side (20
-          Newsgroups, one thread: ``X V`` 10.9 -> 6.1 ms as CSC; its 5,000 most frequent
-          terms: a product 19.5 ms as CSC, 14.6 ms as CSR).
+        - sparse X: float32 values on the index arrays of ``pass_design`` (the CSC copy of
+          wide X where it fits in memory, X's own CSR otherwise), so it adds 4 bytes a
+          nonzero: the products then read X in the layout of the passes (20 Newsgroups, one
+          thread: ``X V`` 10.9 -> 6.1 ms as CSC; its 5,000 most frequent terms: a product
+          19.5 ms as CSC, 14.6 ms as CSR).
         """
         if getattr(self, "_float32_design", None) is None:
             X = self.X

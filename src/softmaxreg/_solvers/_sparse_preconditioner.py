@@ -97,7 +97,7 @@ class CoarseBasis:
         """The basis of ``objective.X``, cached on the objective (X does not change in a fit).
 
         Computed on the layout the passes read (``SoftmaxObjective.pass_design``: a CSC
-        copy for wide X, X itself otherwise), whose sparse products are the faster ones.
+        copy of wide X where it fits in memory, X itself otherwise).
         """
         cached = getattr(objective, "_coarse_basis", None)
         if cached is None or cached[0] is not objective.X:
