@@ -129,8 +129,8 @@ def _steihaug(
     # max|r| <= enough also stops CG; max|r| <= ||r|| <= sqrt(size) max|r| tells when to look
     enough_norm = enough * np.sqrt(gradient.size)
     # Parameter-sized arrays are let go as soon as they are dead: on wide sparse X each is
-    # 4.5 MB (20 Newsgroups), and a caller's temporary (the gradient cast for CG) or the
-    # previous product would otherwise be held through every product.
+    # 4.5 MB (20 Newsgroups), and a caller's temporary or the previous product would
+    # otherwise be held through every product.
     del gradient
     y = preconditioner.solve(r)
     d = -y
@@ -403,8 +403,8 @@ def newton_cg(
         previous_metric = metric if metric is exact else None
         forcing = min(0.1, np.sqrt(float(np.linalg.norm(gradient))))
         step, step_length, predicted, n_products, on_boundary = _steihaug(
-            gradient.astype(cg_dtype, copy=False), hessp, metric, radius, forcing, max_cg,
-            ENOUGH * tol, overwrite_gradient=lazy_gradient,
+            gradient, hessp, metric, radius, forcing, max_cg, ENOUGH * tol,
+            overwrite_gradient=lazy_gradient,
         )
         if lazy_gradient:
             gradient = None  # CG's residual now (see lazy_gradient)
