@@ -84,3 +84,28 @@ def test_row_reductions_equal_numpy(K):
     finite = np.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=-1.0)
     np.testing.assert_allclose(_loss._row_sum(finite), finite.sum(axis=1), rtol=1e-13)
     assert _loss._row_sum(finite.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "n, d, K, chunk", [(1000, 6, 4, 24 * 300), (1000, 6, 4, 24 * 333), (7, 3, 2, 1)]
+)
+def test_transposed_product_by_row_chunks_equals_one_product(monkeypatch, dtype, n, d, K, chunk):
+    """``R^T X`` summed over row chunks (300 and 333 rows, the last chunk shorter; single rows)
+    equals the single product, in the dtype of the operands."""
+    rng = np.random.default_rng(n + d)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    residual = rng.standard_normal((n, K)).astype(dtype)
+    monkeypatch.setattr(_loss, "_PRODUCT_CHUNK_MULTIPLY_ADDS", chunk)
+    chunked = _loss.transposed_product(residual, X)
+    expected = residual.astype(np.float64).T @ X.astype(np.float64)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(chunked, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    assert chunked.dtype == dtype and chunked.shape == (K, d) and chunked.flags.c_contiguous
+
+
+def test_transposed_product_is_one_product_when_one_chunk_holds_every_row(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, residual = rng.standard_normal((50, 4)), rng.standard_normal((50, 3))
+    monkeypatch.setattr(_loss, "_PRODUCT_CHUNK_MULTIPLY_ADDS", 50 * 4 * 3)
+    np.testing.assert_array_equal(_loss.transposed_product(residual, X), residual.T @ X)
