@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import _loss
-from ._objective import SoftmaxObjective
+from ._objective import SoftmaxObjective, WholePassSplit
 
 __all__ = ["ArrayAPIObjective", "prepare_fit", "to_namespace", "predict"]
 
 
-class ArrayAPIObjective(SoftmaxObjective):
+class ArrayAPIObjective(WholePassSplit, SoftmaxObjective):
     """``SoftmaxObjective`` on array API data; NumPy parameters and results.
 
     Parameters

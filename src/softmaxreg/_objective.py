@@ -300,6 +300,22 @@ class SoftmaxObjective:
         return scaled_value * self.C * self.weight_sum
 
 
+class WholePassSplit:
+    """``loss_hessp`` and ``gradient`` for objectives whose passes cannot stop at the
+    probabilities (data on a Dask cluster or in another array library, whose operators keep
+    their probabilities there): ``loss_hessp`` runs the whole pass and keeps its gradient on
+    the operator, and ``gradient`` returns it. The results of ``SoftmaxObjective``'s split
+    pass, without its memory saving (newton-cg splits passes only on SciPy sparse X)."""
+
+    def loss_hessp(self, params):
+        value, gradient, hessp = self.loss_gradient_hessp(params)
+        hessp.kept_gradient = gradient
+        return value, hessp
+
+    def gradient(self, params, hessp):
+        return hessp.kept_gradient
+
+
 class ScaledHessian:
     """Hessian operator of ``F_smooth``: the data Hessian over ``S`` plus the ridge.
 
