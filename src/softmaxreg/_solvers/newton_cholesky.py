@@ -85,7 +85,15 @@ def newton_cholesky(objective, params0, tol=1e-6, max_iter=100, verbose=0) -> So
             candidate = params + step * direction
             candidate_value = objective.loss(candidate)
             n_passes += 0.5
-            if np.isfinite(candidate_value) and candidate_value <= value + _ARMIJO * step * slope:
+            # strictly below the current value as well: once the step is too short to move
+            # the parameters at their precision, the candidate's value equals the current
+            # one, and so may the Armijo bound after rounding (float32 iris x 1e4 then
+            # "accepted" the same point until max_iter)
+            if (
+                np.isfinite(candidate_value)
+                and candidate_value <= value + _ARMIJO * step * slope
+                and candidate_value < value
+            ):
                 break
             step *= 0.5
         else:
