@@ -187,6 +187,62 @@ def _loss_and_proba(raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | 
     return float(total), raw
 
 
+def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight):
+    """``_loss_and_proba`` on class-major scores [K, n] (overwritten by the probabilities)."""
+    n = scores.shape[1]
+    scores -= scores.max(axis=0)
+    scores_true = scores[y, np.arange(n)]
+    np.exp(scores, out=scores)
+    sum_exp = scores.sum(axis=0)
+    scores /= sum_exp  # now the probabilities
+    per_sample = np.log(sum_exp) - scores_true
+    if sample_weight is None:
+        total = per_sample.sum(dtype=np.float64)
+    else:
+        total = np.dot(per_sample, sample_weight)
+    return float(total), scores
+
+
+def _stored_transposed(X) -> bool:
+    """Whether dense ``X`` [n, d] is the view of a C-ordered [d, n] array (and not C-ordered
+    itself): its row gathers then read columns of that array."""
+    return isinstance(X, np.ndarray) and X.T.flags.c_contiguous and not X.flags.c_contiguous
+
+
+def _is_class_major(X, proba: np.ndarray) -> bool:
+    """Whether ``proba`` [n, K] is the transpose of a class-major [K, n] array over dense X
+    (what ``_pass_loss_and_proba`` returns there)."""
+    return (
+        isinstance(X, np.ndarray)
+        and proba.shape[0] > 1
+        and proba.shape[1] > 1
+        and proba.T.flags.c_contiguous
+    )
+
+
+def _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept: bool):
+    """Loss and probabilities [n, K] at ``params``: the first half of every pass.
+
+    On dense NumPy X the scores are computed class-major, ``W X^T`` [K, n], and the returned
+    probabilities are the [n, K] transpose of that array (a view). OpenBLAS runs ``W X^T``
+    faster than ``X W^T`` on these shapes (few classes against many rows), and the softmax's
+    reductions over classes become elementwise operations on K contiguous rows of n numbers
+    instead of reductions along rows of K. Measured with one thread, a whole loss+gradient
+    pass, row-major -> class-major: 1,797 x 64, K=10 0.38 -> 0.26 ms; 50,000 x 54, K=7
+    14.4 -> 9.9 ms; 20,000 x 16, K=26 7.4 -> 4.7 ms; 3,000 x 100, K=10 1.2 -> 1.0 ms;
+    100,000 x 100, K=10 (whole, not by row blocks) 61 -> 40 ms. Sparse X stays row-major
+    (its products gather or scatter rows of K numbers).
+    """
+    if isinstance(X, np.ndarray):
+        coef, intercept = split_params(params, fit_intercept)
+        scores = coef @ X.T
+        if intercept is not None:
+            scores += intercept[:, None]
+        value, proba = _class_major_loss_and_proba(scores, y, sample_weight)
+        return value, proba.T
+    return _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+
+
 def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
     """Weighted summed cross-entropy ``sum_i s_i * (-log P(y_i | x_i))``.
 
@@ -204,7 +260,7 @@ def loss(X, y, params, sample_weight=None, fit_intercept=True) -> float:
     """
     if not _is_host(X):
         return _xp_loss_and_proba(X, y, params, sample_weight, fit_intercept)[0]
-    value, _ = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+    value, _ = _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
     return value
 
 
@@ -368,11 +424,14 @@ def _sparse_transpose_product_into(X, residual: np.ndarray, out: np.ndarray) -> 
 
 
 def _gradient_residual(proba, y, sample_weight):
-    """``s_i * (p_i - onehot(y_i))`` [n, K], computed in place in ``proba``."""
+    """``s_i * (p_i - onehot(y_i))`` [n, K], computed in place in ``proba`` (either layout)."""
     residual = proba
     residual[np.arange(residual.shape[0]), y] -= 1
     if sample_weight is not None:
-        residual *= sample_weight[:, None]
+        if residual.T.flags.c_contiguous:  # class-major: scale K contiguous rows of n
+            residual.T[...] *= sample_weight
+        else:
+            residual *= sample_weight[:, None]
     return residual
 
 
@@ -403,8 +462,8 @@ def _loss_gradient_proba(X, y, params, sample_weight, fit_intercept, keep_proba:
     made of cache-sized row blocks where that is faster (see ``_row_blocks``)."""
     blocks = _row_blocks(X, params.shape)
     if blocks is None:
-        value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
-        kept = proba.copy() if keep_proba else None
+        value, proba = _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
+        kept = proba.copy(order="K") if keep_proba else None
         residual = _gradient_residual(proba, y, sample_weight)
         return value, _residual_to_gradient(X, residual, fit_intercept), kept
     value = 0.0
@@ -444,6 +503,9 @@ class HessianProduct:
         self.proba = proba
         self.sample_weight = sample_weight
         self.fit_intercept = fit_intercept
+        # whole-matrix products on the class-major probabilities of a dense pass run
+        # class-major as well (see ``_class_major_product``)
+        self._class_major = self._blocks is None and _is_class_major(X, proba)
 
     def __call__(self, direction: np.ndarray) -> np.ndarray:
         direction = direction.astype(self.proba.dtype, copy=False)
@@ -457,6 +519,8 @@ class HessianProduct:
         return total
 
     def _product(self, X, proba, sample_weight, direction):
+        if self._class_major:
+            return self._class_major_product(X, proba.T, sample_weight, direction)
         dz = raw_prediction(X, direction, self.fit_intercept)
         dz *= proba
         # p_ik dz_ik - p_ik (p_i . dz_i), then weighted by s_i
@@ -465,6 +529,25 @@ class HessianProduct:
             dz *= sample_weight[:, None]
         return _residual_to_gradient(
             X, dz, self.fit_intercept, pairwise=False, one_thread=self._one_thread
+        )
+
+    def _class_major_product(self, X, proba_t, sample_weight, direction):
+        """``_product`` on class-major probabilities ``proba_t`` [K, n]: the scores of the
+        direction as ``V X^T`` [K, n], the sums over classes as elementwise operations on K
+        rows (measured with one thread, float32, a product row-major -> class-major:
+        1,797 x 65, K=10 0.14 -> 0.10 ms; 50,000 x 55, K=7 5.8 -> 3.3 ms; 20,000 x 17, K=26
+        2.0 -> 1.6 ms; 3,000 x 101, K=10 0.38 -> 0.31 ms)."""
+        coef, intercept = split_params(direction, self.fit_intercept)
+        dz = coef @ X.T
+        if intercept is not None:
+            dz += intercept[:, None]
+        dz *= proba_t
+        # p_ik dz_ik - p_ik (p_i . dz_i), then weighted by s_i
+        dz -= proba_t * dz.sum(axis=0)
+        if sample_weight is not None:
+            dz *= sample_weight
+        return _residual_to_gradient(
+            X, dz.T, self.fit_intercept, pairwise=False, one_thread=self._one_thread
         )
 
     def class_curvature(self) -> np.ndarray:
@@ -532,11 +615,19 @@ class HessianProduct:
         root = np.ascontiguousarray(np.sqrt(weights, dtype=X.dtype).T)
         cutoff = np.sqrt(threshold * weights.max(axis=0))
         n_rows = 0
+        transposed = _stored_transposed(X)
         for k in range(K):
             rows = np.flatnonzero(root[k] > cutoff[k])
-            scaled = _augmented_rows(np.take(X, rows, axis=0), self.fit_intercept)
-            scaled *= root[k][rows, None]
-            blocks[k] = scaled.T @ scaled  # NumPy runs A^T A as a symmetric rank-k update
+            if transposed:  # gather columns of the stored X^T [p, n]
+                scaled = np.take(X.T, rows, axis=1)
+                if self.fit_intercept:
+                    scaled = np.vstack([scaled, np.ones((1, rows.size), dtype=X.dtype)])
+                scaled *= root[k][rows]
+                blocks[k] = scaled @ scaled.T
+            else:
+                scaled = _augmented_rows(np.take(X, rows, axis=0), self.fit_intercept)
+                scaled *= root[k][rows, None]
+                blocks[k] = scaled.T @ scaled  # NumPy runs A^T A as a symmetric rank-k update
             n_rows += rows.size
         return blocks, n_rows
 
@@ -629,7 +720,7 @@ def loss_hessp(X, y, params, sample_weight=None, fit_intercept=True):
     loss : float
     hessp : HessianProduct
     """
-    value, proba = _loss_and_proba(raw_prediction(X, params, fit_intercept), y, sample_weight)
+    value, proba = _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
     return value, HessianProduct(X, proba, sample_weight, fit_intercept)
 
 
@@ -640,7 +731,7 @@ def gradient_from_proba(X, y, proba, sample_weight=None, fit_intercept=True) -> 
     The same arithmetic as the gradient of ``loss_gradient_hessp`` (a sparse X's gradient
     is Fortran-ordered, as there).
     """
-    residual = _gradient_residual(proba.copy(), y, sample_weight)
+    residual = _gradient_residual(proba.copy(order="K"), y, sample_weight)
     return _residual_to_gradient(X, residual, fit_intercept)
 
 
@@ -717,6 +808,20 @@ def _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram):
     on mixed dtypes and separate column sums (float32 1797 x 64: 265 -> 190 us).
     """
     n, d = X.shape
+    if _stored_transposed(X):
+        # X is the [n, p] view of X^T stored [p, n] (the float32 design of class-major
+        # passes): scale its columns and multiply by rows, no transposing copy
+        for start in range(0, n, chunk_size):
+            columns = X.T[:, start : start + chunk_size]
+            if sample_weight is None:
+                scaled, root = columns, 1.0
+            else:
+                root = np.sqrt(sample_weight[start : start + chunk_size]).astype(X.dtype)
+                scaled = columns * root
+            if fit_intercept:
+                scaled = np.vstack([scaled, np.broadcast_to(root, (1, columns.shape[1]))])
+            gram += scaled @ scaled.T
+        return gram
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         rows = np.empty((chunk.shape[0], gram.shape[0]), dtype=X.dtype)

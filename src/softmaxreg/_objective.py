@@ -223,6 +223,14 @@ class SoftmaxObjective:
                     shape=layout.shape,
                 )
                 self._float32_design = (design, False)
+            elif self.fit_intercept and _loss._row_blocks(X, self.shape) is None:
+                # class-major passes: the products are V X^T and R X (see
+                # ``HessianProduct._class_major_product``), and OpenBLAS runs V X^T faster
+                # from X^T stored [p, n]; the design is the [n, p] view of that array
+                transposed = np.empty((X.shape[1] + 1, X.shape[0]), dtype=np.float32)
+                transposed[:-1] = X.T
+                transposed[-1] = 1.0
+                self._float32_design = (transposed.T, True)
             elif self.fit_intercept:
                 design = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.float32)
                 design[:, :-1] = X
