@@ -5,19 +5,16 @@ their probabilities, on X as given and on the float32 design stored transposed."
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from test_blocked_passes import _data as blocked_passes_data
 
 from softmaxreg import _loss
 from softmaxreg._objective import SoftmaxObjective
 from softmaxreg._penalties import Penalty
 
 
-def _data(dtype, weighted, n=700, d=9, K=5, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)).astype(dtype)
-    y = rng.integers(0, K, n)
-    y[:K] = np.arange(K)
-    sample_weight = rng.uniform(0.2, 3.0, n).astype(dtype) if weighted else None
-    params = rng.standard_normal((K, d + 1)).astype(dtype)
+def _data(dtype, weighted):
+    """X [700, 9], y (K=5), sample weights or None, params [5, 10] (the blocked passes' data)."""
+    X, y, sample_weight, params, _ = blocked_passes_data(dtype, weighted, n=700, d=9, K=5, seed=1)
     return X, y, sample_weight, params
 
 

@@ -179,12 +179,14 @@ def _loss_and_proba(raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | 
     np.exp(raw, out=raw)
     sum_exp = _row_sum(raw)
     raw /= sum_exp[:, None]  # now the probabilities
-    per_sample = np.log(sum_exp) - raw_true
+    return _weighted_total(np.log(sum_exp) - raw_true, sample_weight), raw
+
+
+def _weighted_total(per_sample: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    """``sum_i s_i per_sample_i`` (plain sum, in float64, without weights)."""
     if sample_weight is None:
-        total = per_sample.sum(dtype=np.float64)
-    else:
-        total = np.dot(per_sample, sample_weight)
-    return float(total), raw
+        return float(per_sample.sum(dtype=np.float64))
+    return float(np.dot(per_sample, sample_weight))
 
 
 def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight):
@@ -195,12 +197,7 @@ def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight
     np.exp(scores, out=scores)
     sum_exp = scores.sum(axis=0)
     scores /= sum_exp  # now the probabilities
-    per_sample = np.log(sum_exp) - scores_true
-    if sample_weight is None:
-        total = per_sample.sum(dtype=np.float64)
-    else:
-        total = np.dot(per_sample, sample_weight)
-    return float(total), scores
+    return _weighted_total(np.log(sum_exp) - scores_true, sample_weight), scores
 
 
 def _stored_transposed(X) -> bool:
