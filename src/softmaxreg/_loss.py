@@ -18,7 +18,9 @@ The Hessian of the sum is
 
 with ``x_i`` augmented by a 1 when the intercept is fitted. Its product with a direction ``V``
 [K, p] is ``R^T X`` with ``R_ik = s_i p_ik (z_ik - sum_l p_il z_il)``, ``z = X V^T``: two matrix
-products, no Python loop over samples or class pairs.
+products, no Python loop over samples or class pairs. On dense X whose passes are not split
+into row blocks, both are computed class-major (``V X^T`` [K, n], then ``R^T`` X), and the
+probabilities a pass keeps are the [n, K] view of a [K, n] array (``_pass_loss_and_proba``).
 """
 
 from __future__ import annotations
