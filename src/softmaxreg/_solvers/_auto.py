@@ -11,15 +11,16 @@ Rule for the smooth penalties ("l2" and None), with ``p = d + fit_intercept``:
   preconditioner adapts to the problem (Kronecker-factored for dense X up to 2,000 columns,
   coarse-space for sparse X, Jacobi for wider X). A Hessian costs ``n (K p)^2`` where a
   Hessian-vector product costs ``4 n K p``, so with more rows Newton-CG wins even at small
-  ``K * p``: newton-cholesky takes 1.14x its time on 2,000 x 9, K=3, 1.63x on 2,000 x 14,
-  K=6 and 3.1x on 20,000 x 10, K=8 (``K * p`` 30, 90 and 88); L-BFGS takes 1.7-17x its
+  ``K * p``: newton-cholesky takes 1.30x its time on 2,000 x 9, K=3, 1.77x on 2,000 x 14,
+  K=6 and 3.5x on 20,000 x 10, K=8 (``K * p`` 30, 90 and 88); L-BFGS takes 1.8-20x its
   time on the solver benchmark's problems and the three 20,000-row ones (on the two float32
   problems it does not come within 1e-7 of the optimum at all).
 
 The ``choice`` section of ``benchmarks/RESULTS.md`` (``benchmarks/choice.py``) runs every
 smooth solver on 19 problems, every BLAS on one thread, the solvers' timed runs alternating:
-auto's pick is the fastest on 18 and takes 1.16x the fastest's time on the other
-(2,000 x 9, K=3: L-BFGS 8.4 ms, newton-cg 9.7 ms; session 15's run, on an Intel Xeon).
+auto's pick is the fastest on 17 and takes 1.02x and 1.06x the fastest's time on the other
+two (the demo: newton-cholesky and L-BFGS 2.9 ms; 2,000 x 9, K=3: L-BFGS 8.3 ms, newton-cg
+8.8 ms; session 16's run, on an Intel Xeon).
 
 Non-smooth penalties ("l1", "elasticnet", "grouped") always get ``prox-newton``.
 
