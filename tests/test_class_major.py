@@ -1,10 +1,12 @@
-"""Class-major passes over dense X (scores ``W X^T`` [K, n]) equal the row-major arithmetic
-(``X W^T`` [n, K]) they replace, and so does every piece of the Hessian operator built from
-their probabilities, on X as given and on the float32 design stored transposed."""
+"""Class-major passes over dense X (scores ``W X^T`` [K, n]) against outside references:
+SciPy's softmax for the pass, and the Hessian formed whole (``_loss.hessian``, K block
+products minus ``M^T M``) for every piece of the operator built from their probabilities,
+on X as given and on the float32 design stored transposed."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.special
 from test_blocked_passes import _data as blocked_passes_data
 
 from softmaxreg import _loss
@@ -22,25 +24,35 @@ def _tolerance(dtype):
     return 1e-12 if dtype == np.float64 else 2e-5
 
 
+def _scipy_scores(X, params, fit_intercept):
+    """``[X, 1] W^T`` in float64, the scores the references are computed from."""
+    X64, params64 = X.astype(np.float64), params.astype(np.float64)
+    if not fit_intercept:
+        return X64 @ params64.T
+    return X64 @ params64[:, :-1].T + params64[:, -1]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_class_major_pass_equals_the_row_major_pass(dtype, weighted, fit_intercept):
+def test_class_major_pass_matches_scipy(dtype, weighted, fit_intercept):
     X, y, sample_weight, params = _data(dtype, weighted)
     if not fit_intercept:
         params = params[:, :-1].copy()
     value, proba = _loss._pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
     # the [n, K] view of a C-ordered [K, n] array
     assert proba.shape == (X.shape[0], params.shape[0]) and proba.T.flags.c_contiguous
-    raw = _loss.raw_prediction(X, params, fit_intercept)
-    expected_value, expected_proba = _loss._loss_and_proba(raw, y, sample_weight)
+    scores = _scipy_scores(X, params, fit_intercept)
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    log_proba = scipy.special.log_softmax(scores, axis=1)
     rtol = _tolerance(dtype)
-    assert value == pytest.approx(expected_value, rel=rtol)
+    assert value == pytest.approx(-np.sum(weights * log_proba[np.arange(len(y)), y]), rel=rtol)
+    expected_proba = scipy.special.softmax(scores, axis=1)
     np.testing.assert_allclose(proba, expected_proba, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=rtol)
-    # the gradient from these probabilities: residual formed in place in the class-major array
+    # the residual, formed in place in the class-major array
     residual = _loss._gradient_residual(proba.copy(order="K"), y, sample_weight)
-    expected_residual = _loss._gradient_residual(expected_proba, y, sample_weight)
+    onehot = np.eye(params.shape[0])[y]
+    expected_residual = weights[:, None] * (expected_proba - onehot)
     np.testing.assert_allclose(residual, expected_residual, rtol=rtol, atol=rtol)
 
 
@@ -48,17 +60,6 @@ def test_sparse_passes_stay_row_major():
     X, y, _, params = _data(np.float64, False)
     _, proba = _loss._pass_loss_and_proba(sp.csr_matrix(X), y, params, None, True)
     assert proba.flags.c_contiguous
-
-
-def _operators(X, y, sample_weight, params, design):
-    """The Hessian operator on class-major probabilities and on a C-ordered copy of them."""
-    _, proba = _loss._pass_loss_and_proba(X, y, params, sample_weight, True)
-    class_major = _loss.HessianProduct(design, proba, sample_weight, True)
-    row_major = _loss.HessianProduct(
-        np.ascontiguousarray(design), np.ascontiguousarray(proba), sample_weight, True
-    )
-    assert class_major._class_major and not row_major._class_major
-    return class_major, row_major
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -69,23 +70,35 @@ def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transpos
     # the float32 design of class-major fits: X^T stored [d, n], used as its [n, d] view
     design = np.ascontiguousarray(X.T).T if transposed else X
     assert _loss._stored_transposed(design) == transposed
-    class_major, row_major = _operators(X, y, sample_weight, params, design)
-    rtol = _tolerance(dtype)
+    _, proba = _loss._pass_loss_and_proba(X, y, params, sample_weight, True)
+    operator = _loss.HessianProduct(design, proba, sample_weight, True)
+    assert operator._class_major
+    K, p = params.shape
+    # the reference: the whole Hessian, formed in float64 from its own row-major softmax
+    weights64 = None if sample_weight is None else sample_weight.astype(np.float64)
+    hessian = _loss.hessian(X.astype(np.float64), y, params.astype(np.float64), weights64)
+    blocks = hessian.reshape(K, p, K, p)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
 
     def close(got, expected):
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
 
     direction = np.random.default_rng(2).standard_normal(params.shape).astype(dtype)
-    close(class_major(direction), row_major(direction))
-    close(class_major.class_curvature(), row_major.class_curvature())
-    close(class_major.row_curvature(), row_major.row_curvature())
-    close(class_major.curvature_gram()[0], row_major.curvature_gram()[0])
-    close(class_major.diagonal(), row_major.diagonal())
-    for threshold in (0.0, 0.05):
-        blocks, n_rows = class_major.class_blocks(threshold)
-        expected_blocks, expected_rows = row_major.class_blocks(threshold)
-        assert n_rows == expected_rows == row_major.class_block_rows(threshold)
-        close(blocks, expected_blocks)
+    close(operator(direction), (hessian @ direction.astype(np.float64).ravel()).reshape(K, p))
+    # the class factor is the Hessian between the intercepts (x = 1 there)
+    close(operator.class_curvature(), blocks[:, p - 1, :, p - 1])
+    # sample i's curvature summed over the classes: its trace over the intercept blocks
+    close(operator.row_curvature().sum(), np.trace(blocks[:, p - 1, :, p - 1]))
+    # sum_i c_i x_i x_i^T is the sum of the K within-class blocks
+    within = np.stack([blocks[k, :, k, :] for k in range(K)])
+    close(operator.curvature_gram()[0], within.sum(axis=0))
+    close(operator.diagonal(), np.diagonal(hessian).reshape(K, p))
+    class_blocks, n_rows = operator.class_blocks(0.0)
+    close(class_blocks, within)
+    assert n_rows == operator.class_block_rows(0.0) == K * X.shape[0]
+    # above a threshold, fewer rows: the blocks from the rows kept, and the count agrees
+    _, n_kept = operator.class_blocks(0.05)
+    assert n_kept == operator.class_block_rows(0.05) < K * X.shape[0]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -107,6 +120,10 @@ def test_float32_design_layout_follows_the_passes(monkeypatch):
     assert has_intercept_column and _loss._stored_transposed(design)
     np.testing.assert_array_equal(design[:, :-1], X.astype(np.float32))
     np.testing.assert_array_equal(design[:, -1], 1.0)
+    without = SoftmaxObjective(X, y, 5, None, False, 1.0, Penalty.from_params("l2", None))
+    design, has_intercept_column = without.float32_design()
+    assert not has_intercept_column and _loss._stored_transposed(design)
+    np.testing.assert_array_equal(design, X.astype(np.float32))
     # passes by row blocks keep row-major probabilities, and their design is row-major too
     monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1)
     monkeypatch.setattr(_loss, "_BLOCK_MIN_X_BYTES", 0)

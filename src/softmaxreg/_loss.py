@@ -211,12 +211,7 @@ def _stored_transposed(X) -> bool:
 def _is_class_major(X, proba: np.ndarray) -> bool:
     """Whether ``proba`` [n, K] is the transpose of a class-major [K, n] array over dense X
     (what ``_pass_loss_and_proba`` returns there)."""
-    return (
-        isinstance(X, np.ndarray)
-        and proba.shape[0] > 1
-        and proba.shape[1] > 1
-        and proba.T.flags.c_contiguous
-    )
+    return isinstance(X, np.ndarray) and proba.T.flags.c_contiguous
 
 
 def _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept: bool):
@@ -427,10 +422,7 @@ def _gradient_residual(proba, y, sample_weight):
     residual = proba
     residual[np.arange(residual.shape[0]), y] -= 1
     if sample_weight is not None:
-        if residual.T.flags.c_contiguous:  # class-major: scale K contiguous rows of n
-            residual.T[...] *= sample_weight
-        else:
-            residual *= sample_weight[:, None]
+        residual *= sample_weight[:, None]
     return residual
 
 

@@ -205,9 +205,11 @@ class SoftmaxObjective:
 
         Returns ``(design, has_intercept_column)``:
 
-        - dense X: ``[X, 1]`` [n, p] in float32 when the intercept is fitted, so that each
-          product is two GEMMs with nothing else to add (the intercept's column sums and the
-          copies that put them beside the coefficients cost a fifth of a small product);
+        - dense X: ``[X, 1]`` [n, p] in float32 when the intercept is fitted (X alone
+          otherwise), so that each product is two GEMMs with nothing else to add (the
+          intercept's column sums and the copies that put them beside the coefficients cost
+          a fifth of a small product); stored transposed, [p, n], where the passes are
+          class-major (not split into row blocks);
         - sparse X: float32 values on the index arrays of ``pass_design`` (the CSC copy of
           wide X where it fits in memory, X's own CSR otherwise), so it adds 4 bytes a
           nonzero: the products then read X in the layout of the passes (20 Newsgroups, one
@@ -223,21 +225,20 @@ class SoftmaxObjective:
                     shape=layout.shape,
                 )
                 self._float32_design = (design, False)
-            elif self.fit_intercept and _loss._row_blocks(X, self.shape) is None:
-                # class-major passes: the products are V X^T and R X (see
-                # ``HessianProduct._class_major_product``), and OpenBLAS runs V X^T faster
-                # from X^T stored [p, n]; the design is the [n, p] view of that array
-                transposed = np.empty((X.shape[1] + 1, X.shape[0]), dtype=np.float32)
-                transposed[:-1] = X.T
-                transposed[-1] = 1.0
-                self._float32_design = (transposed.T, True)
-            elif self.fit_intercept:
-                design = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.float32)
-                design[:, :-1] = X
-                design[:, -1] = 1.0
-                self._float32_design = (design, True)
             else:
-                self._float32_design = (np.asarray(X, dtype=np.float32), False)
+                n, d = X.shape
+                p = d + int(self.fit_intercept)
+                if _loss._row_blocks(X, self.shape) is None:
+                    # class-major passes: the products are V X^T and R X (see
+                    # ``HessianProduct._class_major_product``), and OpenBLAS runs V X^T
+                    # faster from X^T stored [p, n]; the design is the [n, p] view of it
+                    design = np.empty((p, n), dtype=np.float32).T
+                else:
+                    design = np.empty((n, p), dtype=np.float32)
+                design[:, :d] = X
+                if self.fit_intercept:
+                    design[:, d] = 1.0
+                self._float32_design = (design, self.fit_intercept)
         return self._float32_design
 
     def feature_gram(self) -> np.ndarray:
