@@ -49,6 +49,26 @@ def test_class_blocks_are_the_diagonal_blocks_of_the_hessian():
         np.testing.assert_allclose(blocks[k], exact[k, :, k, :], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_class_blocks_of_float32_products_are_those_of_the_hessian(fit_intercept):
+    # float64 X: the products run on a float32 copy stored transposed, and the blocks are
+    # gathered from the rows of X itself
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:600]
+    objective = SoftmaxObjective(X, y[:600], 10, None, fit_intercept, 1.0, Penalty("l2"))
+    params = _point(objective, scale=0.1)
+    _, _, hessp = objective.loss_gradient_hessp(params)
+    hessp.float32_products()
+    assert hessp._products.X.dtype == np.float32
+    K, p = objective.shape
+    exact = objective.hessian(params).reshape(K, p, K, p)
+    blocks, n_rows = hessp.class_blocks(0.0)
+    assert n_rows == K * X.shape[0]
+    for k in range(K):
+        scale = np.abs(exact[k, :, k, :]).max()
+        np.testing.assert_allclose(blocks[k], exact[k, :, k, :], rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_a_threshold_leaves_out_only_rows_of_small_weight():
     objective = _weighted_objective()
     params = _point(objective, scale=2.0)  # confident predictions: many small weights

@@ -96,6 +96,10 @@ def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transpos
     class_blocks, n_rows = operator.class_blocks(0.0)
     close(class_blocks, within)
     assert n_rows == operator.class_block_rows(0.0) == K * X.shape[0]
+    # the same blocks from the rows of a row-ordered copy (X itself, in a fit)
+    from_rows, n_from_rows = operator.class_blocks(0.0, (np.ascontiguousarray(X), True))
+    close(from_rows, within)
+    assert n_from_rows == n_rows
     # above a threshold, fewer rows: the blocks from the rows kept, and the count agrees
     _, n_kept = operator.class_blocks(0.05)
     assert n_kept == operator.class_block_rows(0.05) < K * X.shape[0]
@@ -131,3 +135,22 @@ def test_float32_design_layout_follows_the_passes(monkeypatch):
     objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
     design, _ = objective.float32_design()
     assert design.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("one_thread", [True, False])
+@pytest.mark.parametrize("n", [50, 1537, 4000, 20011])
+def test_class_major_scores_by_column_chunks(monkeypatch, dtype, one_thread, n):
+    # chunks of 1,000,000 // (K d) = 1,538 columns here: none, one chunk and a bit, many
+    # chunks with a short last one, and (with several threads) a product left whole
+    monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1 if one_thread else 2)
+    rng = np.random.default_rng(3)
+    K, d = 10, 65
+    stored = rng.standard_normal((d, n)).astype(dtype)
+    coef = rng.standard_normal((K, d + 1)).astype(dtype)[:, :-1]  # a strided slice
+    expected = coef.astype(np.float64) @ stored.astype(np.float64)
+    for X in (stored.T, np.ascontiguousarray(stored.T)):  # stored transposed, and by rows
+        scores = _loss.class_major_scores(coef, X)
+        assert scores.shape == (K, n) and scores.dtype == dtype
+        atol = 1e-9 if dtype == np.float64 else 1e-3
+        np.testing.assert_allclose(scores, expected, rtol=_tolerance(dtype) * 100, atol=atol)

@@ -165,14 +165,43 @@ class SoftmaxObjective:
         value = _loss.loss(*self._pass_args(), params, self.sample_weight, self.fit_intercept)
         return value / self.weight_sum + self._ridge_value(params)
 
-    def loss_gradient_hessp(self, params):
-        """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``)."""
+    def single_precision_passes(self) -> bool:
+        """Whether ``loss_gradient_hessp(params, single=True)`` runs in float32: float64
+        NumPy X in memory (the pass then reads the float32 copy of the products)."""
+        return isinstance(self.X, np.ndarray) and self.X.dtype == np.float64
+
+    def loss_gradient_hessp(self, params, single: bool = False):
+        """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``).
+
+        ``single=True`` (where ``single_precision_passes``): the scores, probabilities and
+        gradient in float32 on ``float32_design``, the loss summed in float64. The value
+        then carries a relative error of about float32's eps times the scores' size and the
+        gradient one of about eps times ``sqrt(n)``: enough far from an optimum, where a
+        step lowers the objective by far more (see ``_solvers.newton_cg``). The gradient is
+        returned in float64.
+        """
+        if single:
+            return self._single_precision_pass(params)
         value, gradient, data_hessian = _loss.loss_gradient_hessp(
             *self._pass_args(), params, self.sample_weight, self.fit_intercept
         )
         value /= self.weight_sum
         gradient /= self.weight_sum
         value = self._add_ridge(value, gradient, params)
+        return value, gradient, ScaledHessian(self, data_hessian)
+
+    def _single_precision_pass(self, params):
+        design, has_intercept_column = self.float32_design()
+        fit_intercept = self.fit_intercept and not has_intercept_column
+        # the loss's per-sample terms are summed in float64 (with float64 weights)
+        value, gradient, proba = _loss._loss_gradient_proba(
+            design, self.y, params.astype(np.float32), self.sample_weight, fit_intercept, True
+        )
+        value /= self.weight_sum
+        gradient = np.multiply(gradient, 1.0 / self.weight_sum, dtype=np.float64)
+        value = self._add_ridge(value, gradient, params)
+        weights = None if self.sample_weight is None else self.sample_weight.astype(np.float32)
+        data_hessian = _loss.HessianProduct(design, proba, weights, fit_intercept)
         return value, gradient, ScaledHessian(self, data_hessian)
 
     def loss_hessp(self, params):
@@ -407,6 +436,8 @@ class ScaledHessian:
         """
         data = self._data
         design, has_intercept_column = self._objective.float32_design()
+        if data.X is design:  # a float32 pass's operator: its products are float32 already
+            return
         self._products = _loss.HessianProduct(
             design,
             data.proba.astype(np.float32),
@@ -445,7 +476,12 @@ class ScaledHessian:
         """Within-class blocks of this Hessian [K, p, p], float64, ridge included, and the
         number of rows used (``HessianProduct.class_blocks``; from the float32 copy of X once
         products run in float32: a preconditioner needs no more)."""
-        blocks, n_rows = self._products.class_blocks(threshold)
+        X = self._objective.X
+        # float32 products on a stored-transposed copy: their rows gathered from X itself
+        row_source = None
+        if isinstance(X, np.ndarray) and X.flags.c_contiguous:
+            row_source = (X, self._objective.fit_intercept)
+        blocks, n_rows = self._products.class_blocks(threshold, row_source)
         blocks *= self._scale
         objective = self._objective
         if objective.l2_strength:

@@ -20,6 +20,8 @@ Hessian-vector products) plus one Hessian-vector product per CG step; no Hessian
   or once ``max |r| <= ENOUGH * tol`` (the last step need not overshoot the tolerance). Under
   the class blocks the residual must also have shrunk by ``eta`` in the preconditioner's
   metric (``r.M^{-1}r <= eta^2 g.M^{-1}g``).
+- On float64 NumPy X the passes run in float32 while a step is predicted to lower the
+  objective by more than ``SINGLE_DECREASE`` of it, in float64 from then on (see there).
 - On in-memory sparse X the step's length is then chosen along CG's direction
   (``_line_search``, on the loss restricted to that line), and the trust-region test
   compares the actual decrease with the model's at that length.
@@ -93,6 +95,18 @@ CLASS_BLOCK_MAX_PASSES = 6.0
 # 4e-9 to 2e-8, as before. At 0.1 and 0.2 digits' gap grew to 1.1e-7 and 3.3e-7.
 ENOUGH = 0.05
 _ACCEPT = 1e-4  # accept a step when actual / predicted decrease exceeds this
+# Float64 X in memory (dense): passes in float32 (``loss_gradient_hessp(single=True)``,
+# scores, softmax and gradient on the float32 copy of X the products use) while the model
+# predicts a decrease above SINGLE_DECREASE of the objective. Their value's rounding (about
+# float32's eps times the scores' size, relative) is then a small fraction of the decrease
+# the trust-region test compares, and a float32 gradient's (eps sqrt(n)) a small fraction
+# of the gradient. From the first step predicted to gain less, every pass is float64, so
+# the last steps, the stopping test and the optimum are float64's; the switch re-evaluates
+# the current value in float64. A float32 gradient that meets the tolerance is computed
+# again in float64 before the stopping test reads it. A float32 pass costs
+# about half of a float64 one (SINGLE_PASS_COST, in the pass count).
+SINGLE_DECREASE = 1e-3
+SINGLE_PASS_COST = 0.5
 # Line search along CG's step (``_line_search``), by default on in-memory sparse X: there a
 # pass is two sparse products and the line's derivatives, a softmax over [K, n] each, cost
 # a few percent of one, while the steps it lengthens or shortens save whole Newton
@@ -323,12 +337,30 @@ def newton_cg(
     def in_cg_dtype(gradient):
         return gradient.astype(cg_dtype, copy=False), max_abs(gradient)
 
-    def evaluate(point):
-        value, gradient, hessp = objective.loss_gradient_hessp(point)
+    def evaluate(point, single=False):
+        if single:
+            value, gradient, hessp = objective.loss_gradient_hessp(point, single=True)
+        else:
+            value, gradient, hessp = objective.loss_gradient_hessp(point)
         return (value, *in_cg_dtype(gradient), with_products(hessp))
 
-    value, gradient, gradient_norm, hessp = evaluate(params)
-    n_passes = 1.0
+    if line_search == "auto":
+        line_search = sp.issparse(X)
+    # in-memory data only: the line keeps [K, n] arrays on the host
+    line_search = bool(line_search) and (isinstance(X, np.ndarray) or sp.issparse(X))
+    # float32 passes while far from the optimum (see SINGLE_DECREASE); the line search's
+    # slope is taken from the probabilities and needs them in float64
+    single = (
+        isinstance(X, np.ndarray)
+        and not line_search
+        and getattr(objective, "single_precision_passes", lambda: False)()
+    )
+    value, gradient, gradient_norm, hessp = evaluate(params, single)
+    n_passes = SINGLE_PASS_COST if single else 1.0
+    if single and gradient_norm <= tol:  # a start at the optimum
+        single = False
+        value, gradient, gradient_norm, hessp = evaluate(params)
+        n_passes += 1
     kind = choose_preconditioner(objective) if preconditioner == "auto" else preconditioner
     gram_eigen = None
     if kind == "kronecker" and gradient_norm > tol:
@@ -374,10 +406,6 @@ def newton_cg(
     # at refresh thresholds 0.1, 0.25, 0.5). Digits CV: 0.230 s (reuse at a path solve's
     # first step only) -> 0.219 s.
     reuse_factor = getattr(objective, "_feature_factor", None) is not None
-    if line_search == "auto":
-        line_search = sp.issparse(X)
-    # in-memory data only: the line keeps [K, n] arrays on the host
-    line_search = bool(line_search) and (isinstance(X, np.ndarray) or sp.issparse(X))
     stalled = 0  # consecutive steps that changed nothing measurable (see STALLED_STEPS)
     while gradient_norm > tol and n_iter < max_iter:
         n_iter += 1
@@ -468,8 +496,14 @@ def newton_cg(
             cand_hessp, cand_gradient = with_products(cand_hessp), None
             n_passes += 0.5
         else:
-            cand_value, cand_gradient, cand_norm, cand_hessp = evaluate(candidate)
-            n_passes += 1
+            if single and predicted <= SINGLE_DECREASE * abs(value):
+                # float64 from here on; the current value, which the candidate's is
+                # compared with, in float64 too (the scores and the loss: half a pass)
+                single = False
+                value = objective.loss(params)
+                n_passes += 0.5
+            cand_value, cand_gradient, cand_norm, cand_hessp = evaluate(candidate, single)
+            n_passes += SINGLE_PASS_COST if single else 1.0
         actual = value - cand_value
         ratio = actual / predicted if predicted > 0 else -1.0
         if within_rounding(value, cand_value, params.dtype) and within_rounding(
@@ -500,6 +534,11 @@ def newton_cg(
                 cand_gradient, cand_norm = in_cg_dtype(objective.gradient(params, hessp))
                 n_passes += 0.5
             gradient, gradient_norm = cand_gradient, cand_norm
+            if single and gradient_norm <= tol:
+                # the stopping test reads a float64 gradient
+                single = False
+                value, gradient, gradient_norm, hessp = evaluate(params)
+                n_passes += 1
         # a rejected candidate is not held through the norm below nor the next CG
         del candidate, cand_gradient, cand_hessp
         if gradient is None:  # rejected, lazy_gradient: the gradient CG overwrote, again
