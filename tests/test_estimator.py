@@ -316,3 +316,28 @@ def test_prediction_errors():
         model.predict(X_OK[:, :3])
     with pytest.raises(ValueError, match="NaN"):
         model.predict_proba(np.full((2, 4), np.nan))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, 1, 2, 3, 1]),
+        np.array([3, 1, 2, 3, 1], dtype=np.uint8),
+        np.array([True, False, True, True]),
+        np.array(["b", "a", "c", "a"]),
+        np.array([2.0, 0.0, 1.0, 2.0]),  # integral floats: scikit-learn's check passes them
+        np.array(["b", "a", "c", "a"], dtype=object),
+    ],
+)
+def test_labels_are_encoded_as_scikit_learn_encodes_them(labels):
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from softmaxreg._validation import encode_labels
+
+    check_classification_targets(labels)  # all of them are classification targets
+    classes, codes = encode_labels(labels, "test")
+    encoder = LabelEncoder().fit(labels)
+    np.testing.assert_array_equal(classes, encoder.classes_)
+    np.testing.assert_array_equal(codes, encoder.transform(labels))
+    assert codes.dtype == np.intp

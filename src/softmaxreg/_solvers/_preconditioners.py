@@ -112,7 +112,7 @@ class ClassBlockPreconditioner:
 
     def __init__(self, blocks: np.ndarray, precision: float = np.finfo(np.float64).eps):
         import scipy.linalg.lapack as lapack
-        from scipy.linalg.blas import dtrsm
+        from scipy.linalg import blas
 
         K, p, _ = blocks.shape
         self.blocks = blocks
@@ -127,17 +127,26 @@ class ClassBlockPreconditioner:
         # columns with none (an all-zero feature left unpenalised)
         entries = blocks[:, diagonal, diagonal].copy()
         floor = 1e-12 * max(float(entries.max()), 1e-300)
-        identity = np.eye(p, order="F")
+        # Blocks from float32 data (newton-cg's, from the products' float32 copy of X) are
+        # factored and applied in float32: they are no more accurate than that, and the
+        # ridge (100 eps) is above float32 Cholesky's rounding. Measured on digits (10 blocks
+        # of 65 x 65, one thread): factor and inverse 453 -> 365 us, a solve 22 -> 12 us;
+        # a fit's Newton and CG steps unchanged (8 and 45).
+        single = precision >= np.finfo(np.float32).eps
+        dtype = np.float32 if single else np.float64
+        potrf = lapack.spotrf if single else lapack.dpotrf
+        trsm = blas.strsm if single else blas.dtrsm
+        identity = np.eye(p, dtype=dtype, order="F")
 
         def invert(relative):
             blocks[:, diagonal, diagonal] = entries * (1 + relative) + floor
-            inverses = np.empty_like(blocks)
+            inverses = np.empty(blocks.shape, dtype=dtype)
             for k, block in enumerate(blocks):
-                factor, info = lapack.dpotrf(block, lower=1, clean=0)
+                factor, info = potrf(block.astype(dtype, copy=False), lower=1, clean=0)
                 if info != 0:
                     raise np.linalg.LinAlgError(f"class block {k} is not positive definite")
                 # L_k^{-1} by a triangular solve (LAPACK's trtri is slower at this size)
-                inverses[k] = dtrsm(1.0, factor, identity, lower=1)
+                inverses[k] = trsm(1.0, factor, identity, lower=1)
             return inverses
 
         # L_k^{-1}, so that H_kk^{-1} = L_k^{-T} L_k^{-1}
@@ -145,7 +154,7 @@ class ClassBlockPreconditioner:
         self._transposed = self.inverse_factors.transpose(0, 2, 1)
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
-        right = residual.astype(np.float64, copy=False)[:, :, None]
+        right = residual.astype(self.inverse_factors.dtype, copy=False)[:, :, None]
         solution = np.matmul(self._transposed, np.matmul(self.inverse_factors, right))[:, :, 0]
         return center_classes(solution).astype(residual.dtype, copy=False)
 
