@@ -254,3 +254,50 @@ def test_the_ridge_grows_until_the_factorisation_succeeds():
     with pytest.raises(np.linalg.LinAlgError):
         with_growing_ridge(factorise, 1e-15)  # 1e-15, 1e-12, 1e-9: still indefinite
     assert len(tried) == 3
+
+
+def test_the_first_blocks_wait_until_cg_costs_their_share(monkeypatch):
+    # digits: a block row costs p^2 = 4,225 against a pass's 2 K p = 1,300 per row, so the
+    # first blocks cost many products; they are built only after a Newton step whose CG
+    # used more than CLASS_BLOCK_SHARE of their price (and more than CLASS_BLOCK_AFTER)
+    from softmaxreg._objective import ScaledHessian
+
+    module = importlib.import_module("softmaxreg._solvers.newton_cg")
+    objective = _digits_objective()
+    n, (K, p) = objective.X.shape[0], objective.shape
+    events = []  # ("cg", products), ("price", products), ("build", rows) in order
+    steihaug = module._steihaug
+    rows_of, blocks_of = ScaledHessian.class_block_rows, ScaledHessian.class_blocks
+
+    def recording_steihaug(*args, **kwargs):
+        result = steihaug(*args, **kwargs)
+        events.append(("cg", result[3]))
+        return result
+
+    def recording_rows(self, threshold):
+        rows = rows_of(self, threshold)
+        events.append(("price", rows * p / (2.0 * n * K) / 0.75))
+        return rows
+
+    def recording_blocks(self, threshold):
+        events.append(("build", None))
+        return blocks_of(self, threshold)
+
+    monkeypatch.setattr(module, "_steihaug", recording_steihaug)
+    monkeypatch.setattr(ScaledHessian, "class_block_rows", recording_rows)
+    monkeypatch.setattr(ScaledHessian, "class_blocks", recording_blocks)
+    result = newton_cg(objective, objective.initial_params(), tol=1e-6)
+    assert result.converged
+    kinds = [kind for kind, _ in events]
+    first_build = kinds.index("build")
+    # every pricing before it followed a step with more than CLASS_BLOCK_AFTER products
+    # but not more than the share of the price; the one it follows, one with more
+    prices = [i for i in range(first_build) if kinds[i] == "price"]
+    assert len(prices) >= 2 and prices[-1] == first_build - 1  # digits waits a step
+    for i in prices:
+        products, price = events[i - 1][1], events[i][1]
+        assert events[i - 1][0] == "cg" and products > module.CLASS_BLOCK_AFTER
+        if i == prices[-1]:
+            assert products > module.CLASS_BLOCK_SHARE * price
+        else:
+            assert products <= module.CLASS_BLOCK_SHARE * price
