@@ -282,9 +282,10 @@ def test_steihaug_stops_once_the_residual_is_below_enough():
     assert np.abs(residual).max() <= enough * (1 + 1e-6)
 
 
-def test_only_the_solves_of_a_path_reuse_the_kronecker_factor(monkeypatch):
-    """A single fit recomputes the factor at every Newton step; along a path, the next C
-    reuses the previous one while the curvature stays put (and reaches the same optimum)."""
+def test_the_kronecker_factor_is_reused_on_small_data_and_along_paths(monkeypatch):
+    """Beyond small data a single fit recomputes the factor at every Newton step; on small
+    data, and along a path, it is reused while the curvature stays put (and the fits reach
+    the same optimum)."""
     from softmaxreg._solvers import newton_cg
 
     calls = []
@@ -297,10 +298,23 @@ def test_only_the_solves_of_a_path_reuse_the_kronecker_factor(monkeypatch):
 
     module = __import__("sys").modules["softmaxreg._solvers.newton_cg"]
     monkeypatch.setattr(module, "weighted_feature_factor", counting)
+    X, y = _problem(n=3000, d=12, K=3)
+    assert not module._small_data(3000, 3, 13)
+    large = _objective(X, y, 3, C=1.0)
+    assert newton_cg(large, large.initial_params(), tol=1e-8).converged
+    assert calls and all(calls)  # recomputed at every step
+    calls.clear()
     X, y = _problem(n=600, d=12, K=3)
+    assert module._small_data(600, 3, 13)
     objective = _objective(X, y, 3, C=1.0)
     first = newton_cg(objective, objective.initial_params(), tol=1e-8)
-    assert calls and all(calls)  # a single fit: recomputed at every step
+    assert calls[0] and not all(calls)  # computed at the first step, reused at a later one
+    reused = newton_cg(_objective(X, y, 3, C=1.0), objective.initial_params(), tol=1e-8)
+    small_data = module._small_data
+    monkeypatch.setattr(module, "_small_data", lambda n, K, p: False)
+    recomputed = newton_cg(_objective(X, y, 3, C=1.0), objective.initial_params(), tol=1e-8)
+    assert reused.objective == pytest.approx(recomputed.objective, rel=1e-10)
+    monkeypatch.setattr(module, "_small_data", small_data)
     calls.clear()
     next_C = objective.with_C(1.5)
     warm = newton_cg(next_C, first.params, tol=1e-8)
