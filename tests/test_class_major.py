@@ -118,6 +118,10 @@ def test_feature_gram_of_a_transposed_design(weighted, fit_intercept):
 
 
 def test_float32_design_layout_follows_the_passes(monkeypatch):
+    import softmaxreg._objective as objective_module
+
+    # the transposing copy in blocks of 64 rows: 700 rows, the last block partial
+    monkeypatch.setattr(objective_module, "_TRANSPOSE_ROWS", 64)
     X, y, _, _ = _data(np.float64, False)
     objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
     design, has_intercept_column = objective.float32_design()

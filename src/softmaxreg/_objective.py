@@ -31,6 +31,9 @@ from ._penalties import Penalty, omega
 PARAMETER_BYTES = 32
 
 
+_TRANSPOSE_ROWS = 1024  # rows of X per block of the transposing copy in float32_design
+
+
 class SoftmaxObjective:
     """Scaled softmax objective on in-memory data (NumPy or CSR).
 
@@ -268,9 +271,15 @@ class SoftmaxObjective:
                     # ``HessianProduct._class_major_product``), and OpenBLAS runs V X^T
                     # faster from X^T stored [p, n]; the design is the [n, p] view of it
                     design = np.empty((p, n), dtype=np.float32).T
+                    # copied by blocks of rows: one transposing copy of the whole strides
+                    # through memory (one thread: 50,000 x 54 11.4 -> 3.7 ms; 20,000 x 16
+                    # 1.3 -> 0.5 ms; 100,000 x 100 46 -> 24 ms)
+                    for start in range(0, n, _TRANSPOSE_ROWS):
+                        rows = slice(start, start + _TRANSPOSE_ROWS)
+                        design[rows, :d] = X[rows]
                 else:
                     design = np.empty((n, p), dtype=np.float32)
-                design[:, :d] = X
+                    design[:, :d] = X
                 if self.fit_intercept:
                     design[:, d] = 1.0
                 self._float32_design = (design, self.fit_intercept)

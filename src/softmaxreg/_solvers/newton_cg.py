@@ -93,7 +93,12 @@ CLASS_BLOCK_AFTER = 4
 # medians): digits 7 Newton steps instead of 8, 0.90 of the time; 10,000 x 40, K=30 and
 # letter, whose first blocks cost about one product, unchanged (built after 4 CG steps).
 CLASS_BLOCK_SHARE = 0.5
-CLASS_BLOCK_REBUILD = 8
+# Rebuilt after a step of more than 12 CG steps (8 until session 18): on digits the
+# rebuild after a 9-step Newton step saved 3 products at the price of about ten (C=1: 2 -> 1
+# builds, 38 -> 41 products; C=10: 6 -> 5 builds, 119 -> 120). 900 x 20 K=5, 800 x 30 K=6,
+# 1,000 x 60 K=10 and 1,500 x 40 K=10 at C = 0.1, 1 and 10, letter, 5,000 x 20 K=50 and
+# digits' 5-fold CV over 9 C take the same steps with either value.
+CLASS_BLOCK_REBUILD = 12
 CLASS_BLOCK_THRESHOLD = 0.01
 CLASS_BLOCK_MAX_PASSES = 6.0
 
