@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_solvers import _problem
 
@@ -103,6 +103,7 @@ def _convex_line(a, b, c):
 
 @settings(max_examples=60, deadline=None)
 @given(a=st.floats(0.05, 5.0), b=st.floats(0.6, 5.0), c=st.floats(-3.0, 3.0))
+@example(a=1.0, b=1.5, c=2.9999999999999996)  # slope -2e-16 at t = 0 (found by hypothesis)
 def test_minimiser_lands_near_scipys(a, b, c):
     value, derivatives = _convex_line(a, b, c)
     slope = derivatives(0.0)[0]
@@ -115,7 +116,9 @@ def test_minimiser_lands_near_scipys(a, b, c):
     assert (slope_at_zero, curvature) == pytest.approx(derivatives(0.0))
     assert 0 < step_size <= MAX_STEP
     assert step_size == pytest.approx(reference, rel=STEP_TOLERANCE, abs=1e-6)
-    assert value(step_size) < value(0.0)
+    assert value(step_size) <= value(0.0)
+    if slope < -1e-9:  # a slope at rounding level (b = c / 2) gives t ~ 1e-17, no decrease
+        assert value(step_size) < value(0.0)
 
 
 def test_minimiser_declines_a_direction_that_does_not_descend():
