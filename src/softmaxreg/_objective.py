@@ -232,6 +232,16 @@ class SoftmaxObjective:
         self._add_ridge(0.0, gradient, params)
         return gradient
 
+    @property
+    def coarse_space_preconditioner(self):
+        """For sparse X, a function from the operator to the two-level preconditioner of
+        ``_sparse_preconditioner`` (Jacobi plus an exact coarse space); None otherwise."""
+        if not sp.issparse(self.X):
+            return None
+        from ._solvers._sparse_preconditioner import coarse_space_preconditioner
+
+        return lambda hessp: coarse_space_preconditioner(self, hessp)
+
     def line(self, params, step, hessp):
         """``F_smooth`` restricted to ``params + t * step``, for a line search: a
         ``LineRestriction`` built from the probabilities ``hessp`` keeps (``hessp`` from

@@ -1,7 +1,9 @@
 """Limited-memory BFGS with a backtracking Armijo line search.
 
 One loss+gradient pass per accepted step in the common case: the trial point's gradient is
-computed together with its loss and reused when the step is accepted.
+computed together with its loss and reused when the step is accepted. The decrement that the
+stopping rule (``_stopping``) reads is ``-g . d / 2`` for the two-loop direction ``d``, the
+L-BFGS estimate of ``g . H^{-1} g / 2``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from collections import deque
 import numpy as np
 
 from ._result import SolverResult, center_classes, max_abs, report, within_rounding
+from ._stopping import WorkCounter, decrement_threshold
 
-_ARMIJO = 1e-4
-# Stop after this many accepted steps in a row that change the objective by less than its
-# rounding without lowering the smallest gradient seen: the gradient is then at its rounding
-# level, where Armijo accepts steps on noise (iris at tol 1e-17 ran all of max_iter, its
-# gradient wandering between 2e-16 and 1e-15 from the 100th iteration on).
+ARMIJO = 1e-4  # sufficient decrease: any positive share of the slope's promise
+MAX_HALVINGS = 40  # 2^-40: a step below the parameters' precision
+# accepted steps in a row that change the objective by less than its rounding without
+# lowering the smallest gradient seen: the iterate is at its rounding level
 STALLED_STEPS = 10
+# the inverse-Hessian estimate needs this many curvature pairs before its decrement is read,
+# and the decrement must be below the threshold at this many full steps in a row (the
+# estimate is only as good as the pairs, which a single lucky step does not show)
+MIN_PAIRS = 3
+CONFIRMATIONS = 2
+# L-BFGS converges superlinearly, not quadratically: no last step squares its gap, so it
+# stops at a decrement this much smaller than the Newton solvers' threshold
+NO_NEWTON_STEP = 1e-3
 
 
 def _two_loop(gradient, pairs) -> np.ndarray:
@@ -37,7 +47,7 @@ def _two_loop(gradient, pairs) -> np.ndarray:
     return -q
 
 
-def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> SolverResult:
+def lbfgs(objective, params0, tol=1e-10, max_iter=1000, verbose=0, memory=20) -> SolverResult:
     """Minimise a smooth objective with L-BFGS.
 
     Parameters
@@ -46,7 +56,7 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
         Provides ``loss_gradient``.
     params0 : ndarray of shape (K, p)
     tol : float
-        Stop when ``max |gradient| <= tol``.
+        The stopping rule's relative decrement (``_stopping``).
     max_iter : int
     verbose : int
     memory : int
@@ -56,17 +66,17 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
     -------
     SolverResult
     """
+    counter = WorkCounter(objective)
     shape = params0.shape
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
     del params0  # the caller's start: not held through the fit (see _solvers)
-    value, gradient = objective.loss_gradient(params)
-    gradient_norm = max_abs(gradient)
-    n_passes = 1.0
+    value, gradient = counter.loss_gradient(params)
     pairs: deque = deque(maxlen=memory)
-    n_iter = 0
-    best_gradient_norm, stalled = gradient_norm, 0
-    while gradient_norm > tol and n_iter < max_iter:
+    converged, n_iter, below = False, 0, 0
+    best_gradient_norm, stalled = max_abs(gradient), 0
+    while n_iter < max_iter:
         n_iter += 1
+        # 1. the quasi-Newton direction and its decrement estimate
         direction = _two_loop(gradient, pairs)
         if not pairs:
             direction /= max(1.0, float(np.linalg.norm(direction)))
@@ -77,29 +87,37 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
             direction /= max(1.0, float(np.linalg.norm(direction)))
             slope = float(np.dot(gradient.ravel(), direction))
         direction = direction.reshape(shape)
+        last = len(pairs) >= MIN_PAIRS and -slope / 2 <= NO_NEWTON_STEP * decrement_threshold(
+            tol, value, params.dtype
+        )
+        # 2. backtracking line search
         step = 1.0
-        for _ in range(40):
+        for _ in range(MAX_HALVINGS):
             candidate = params + (step * direction).astype(params.dtype)
-            candidate_value, candidate_gradient = objective.loss_gradient(candidate)
-            n_passes += 1
-            if np.isfinite(candidate_value) and candidate_value <= value + _ARMIJO * step * slope:
+            cand_value, cand_gradient = counter.loss_gradient(candidate)
+            if np.isfinite(cand_value) and cand_value <= value + ARMIJO * step * slope:
                 break
-            if within_rounding(value, candidate_value, params.dtype) and max_abs(
-                candidate_gradient
-            ) < gradient_norm:
+            if within_rounding(value, cand_value, params.dtype) and max_abs(
+                cand_gradient
+            ) < max_abs(gradient):
                 break  # decrease below the objective's precision: the gradient decides
             step *= 0.5
         else:
-            break  # no decrease possible at this precision
+            break  # no decrease at this precision
+        # 3. the curvature pair and the new iterate
         s = (candidate - params).astype(np.float64).ravel()
-        y = (candidate_gradient - gradient).astype(np.float64).ravel()
+        y = (cand_gradient - gradient).astype(np.float64).ravel()
         sy = float(np.dot(s, y))
         if sy > 1e-12 * float(np.dot(y, y)):
             pairs.append((s, y, 1.0 / sy))
-        stalled = stalled + 1 if within_rounding(value, candidate_value, params.dtype) else 0
-        params, value, gradient = candidate, candidate_value, candidate_gradient
+        stalled = stalled + 1 if within_rounding(value, cand_value, params.dtype) else 0
+        params, value, gradient = candidate, cand_value, cand_gradient
         gradient_norm = max_abs(gradient)
         report(verbose, "lbfgs", n_iter, value, gradient_norm)
+        below = below + 1 if last and step == 1.0 else 0
+        if below >= CONFIRMATIONS:
+            converged = True
+            break
         if gradient_norm < best_gradient_norm:
             best_gradient_norm, stalled = gradient_norm, 0
         if stalled >= STALLED_STEPS:
@@ -107,8 +125,8 @@ def lbfgs(objective, params0, tol=1e-6, max_iter=1000, verbose=0, memory=20) -> 
     return SolverResult(
         params=params,
         n_iter=n_iter,
-        converged=gradient_norm <= tol,
-        gradient_norm=gradient_norm,
+        converged=converged,
+        gradient_norm=max_abs(gradient),
         objective=value,
-        n_passes=n_passes,
+        n_passes=counter.passes,
     )

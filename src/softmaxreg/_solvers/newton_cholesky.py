@@ -1,8 +1,9 @@
 """Newton's method with the full Hessian, factored by Cholesky: for small ``K * p``.
 
 Each iteration assembles the Hessian of the smooth objective (cost ``O(n (K p)^2)``), solves
-for the Newton direction and backtracks on the objective (Armijo). Converges quadratically, so
-it ends far below the tolerance, which makes weighted and repeated-sample fits agree exactly.
+for the Newton direction and backtracks on the objective (Armijo). The exact Newton decrement
+``-g . d / 2`` is the stopping rule's measure (``_stopping``); by quadratic convergence the
+last step ends at machine precision, so weighted and repeated-sample fits agree exactly.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import scipy.linalg
 
 from ._preconditioners import gauge_fixed
 from ._result import SolverResult, center_classes, max_abs, report, within_rounding
+from ._stopping import WorkCounter, decrement_threshold
 
-_ARMIJO = 1e-4
+ARMIJO = 1e-4  # sufficient decrease: any positive share of the slope's promise
+MAX_HALVINGS = 40  # 2^-40: a step below the parameters' precision
 
 
 def _newton_direction(hessian: np.ndarray, gradient: np.ndarray, shape) -> np.ndarray:
@@ -23,14 +26,16 @@ def _newton_direction(hessian: np.ndarray, gradient: np.ndarray, shape) -> np.nd
         factor = scipy.linalg.cho_factor(matrix, lower=False, check_finite=False)
         direction = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
-        # Nearly separable data without penalty: fall back to a least-squares step.
-        direction = scipy.linalg.lstsq(matrix, rhs, cond=1e-12, check_finite=False)[0]
+        # singular (rank-deficient design, no penalty): the minimum-norm Newton step, every
+        # curvature above the matrix's rounding kept (a coarser cut leaves flat but real
+        # directions unstepped, and convergence linear)
+        direction = scipy.linalg.lstsq(matrix, rhs, check_finite=False)[0]
     if not np.all(np.isfinite(direction)):
         direction = rhs
     return direction.reshape(shape)
 
 
-def newton_cholesky(objective, params0, tol=1e-6, max_iter=100, verbose=0) -> SolverResult:
+def newton_cholesky(objective, params0, tol=1e-10, max_iter=100, verbose=0) -> SolverResult:
     """Minimise a smooth objective with full Newton steps.
 
     Parameters
@@ -39,7 +44,7 @@ def newton_cholesky(objective, params0, tol=1e-6, max_iter=100, verbose=0) -> So
         Provides ``loss``, ``loss_gradient`` and ``hessian``.
     params0 : ndarray of shape (K, p)
     tol : float
-        Stop when ``max |gradient| <= tol``.
+        The stopping rule's relative decrement (``_stopping``).
     max_iter : int
     verbose : int
 
@@ -47,67 +52,46 @@ def newton_cholesky(objective, params0, tol=1e-6, max_iter=100, verbose=0) -> So
     -------
     SolverResult
     """
+    counter = WorkCounter(objective)
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
-    value, gradient = objective.loss_gradient(params)
-    gradient_norm = max_abs(gradient)
-    n_passes = 1.0
-    n_iter = 0
-    K, p = params.shape
-    # One Hessian costs about K*p/2 passes' worth of flops in a single BLAS-3 product.
-    hessian_cost = max(1.0, K * p / 4.0)
-    while gradient_norm > tol and n_iter < max_iter:
+    value, gradient = counter.loss_gradient(params)
+    converged, n_iter = False, 0
+    while n_iter < max_iter:
         n_iter += 1
-        hessian = objective.hessian(params)
-        n_passes += hessian_cost
-        direction = _newton_direction(hessian, gradient, params.shape).astype(params.dtype)
+        # 1. the Newton direction and its decrement
+        direction = _newton_direction(counter.hessian(params), gradient, params.shape)
+        direction = direction.astype(params.dtype)
         slope = float(np.vdot(gradient, direction))
-        if slope >= 0:  # not a descent direction (numerical trouble): use the gradient
-            direction = -gradient
-            slope = -float(np.vdot(gradient, gradient))
-        if within_rounding(value, value + slope, params.dtype):
-            # The decrease the step promises (-slope / 2) is below the objective's precision,
-            # so comparing values would be rounding noise: Armijo then accepts whichever
-            # halved step happens to round down, and the iterates stall with the gradient
-            # above a tight tol (iris at C=0.1 from a path's predicted start: 100 iterations
-            # at max|gradient| 1.8e-10 for tol 1e-10). Take the full Newton step if it lowers
-            # the gradient, as newton-cg does.
-            candidate = params + direction
-            candidate_value, candidate_gradient = objective.loss_gradient(candidate)
-            n_passes += 1
-            if not (np.isfinite(candidate_value) and max_abs(candidate_gradient) < gradient_norm):
-                break  # the gradient is at its own rounding level
-            params, value, gradient = candidate, candidate_value, candidate_gradient
-            gradient_norm = max_abs(gradient)
-            report(verbose, "newton-cholesky", n_iter, value, gradient_norm)
-            continue
+        if slope >= 0:  # not a descent direction (rounding): the gradient instead
+            direction, slope = -gradient, -float(np.vdot(gradient, gradient))
+        last = -slope / 2 <= decrement_threshold(tol, value, params.dtype)
+        # 2. backtracking from the full step; a promise below the objective's precision
+        # cannot be checked by values, and the full Newton step is taken
         step = 1.0
-        for _ in range(40):
+        trust_step = within_rounding(value, value + slope, params.dtype)
+        for _ in range(MAX_HALVINGS):
             candidate = params + step * direction
-            candidate_value = objective.loss(candidate)
-            n_passes += 0.5
-            # strictly below the current value as well: once the step is too short to move
-            # the parameters at their precision, the candidate's value equals the current
-            # one, and so may the Armijo bound after rounding (float32 iris x 1e4 then
-            # "accepted" the same point until max_iter)
-            if (
-                np.isfinite(candidate_value)
-                and candidate_value <= value + _ARMIJO * step * slope
-                and candidate_value < value
+            cand_value = counter.loss(candidate)
+            if np.isfinite(cand_value) and (
+                trust_step or (cand_value <= value + ARMIJO * step * slope and cand_value < value)
             ):
                 break
             step *= 0.5
-        else:
-            break  # no decrease possible at this precision
+        else:  # no decrease at this precision: the current point is as good as it gets
+            converged = last
+            break
+        # 3. the new iterate's pass
         params = candidate
-        value, gradient = objective.loss_gradient(params)
-        n_passes += 1
-        gradient_norm = max_abs(gradient)
-        report(verbose, "newton-cholesky", n_iter, value, gradient_norm)
+        value, gradient = counter.loss_gradient(params)
+        report(verbose, "newton-cholesky", n_iter, value, max_abs(gradient))
+        if last:
+            converged = True
+            break
     return SolverResult(
         params=params,
         n_iter=n_iter,
-        converged=gradient_norm <= tol,
-        gradient_norm=gradient_norm,
+        converged=converged,
+        gradient_norm=max_abs(gradient),
         objective=value,
-        n_passes=n_passes,
+        n_passes=counter.passes,
     )

@@ -1,0 +1,51 @@
+"""The robustness suite's fast subset (``benchmarks/robustness.py``): at default settings every
+fit of a generated awkward problem ends at the exact optimum, which scikit-learn (polished by
+Newton steps written in the benchmark, independent of the library) computes, with one BLAS
+thread and with all of them."""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import robustness  # noqa: E402
+
+SEED = 3000
+COUNT = 22  # two of each pathology
+FAMILY = robustness.problems(SEED, COUNT, max_rows=4000) + robustness.real_problems()
+REFERENCES = {}
+
+
+def _reference(problem):
+    if problem.name not in REFERENCES:
+        REFERENCES[problem.name] = robustness.reference_fit(problem)
+    return REFERENCES[problem.name]
+
+
+def test_the_family_covers_every_pathology_and_kind():
+    pathologies = {problem.tags["pathology"] for problem in FAMILY}
+    assert set(robustness.PATHOLOGIES) <= pathologies
+    assert any(problem.C is None for problem in FAMILY)
+    assert any(problem.X.dtype == np.float32 for problem in FAMILY)
+    assert any(problem.sample_weight is not None for problem in FAMILY)
+    assert {int(problem.y.max()) + 1 for problem in FAMILY} >= {2, 3}
+
+
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+@pytest.mark.parametrize("problem", FAMILY, ids=[problem.name for problem in FAMILY])
+def test_default_fit_is_exact(problem, threads):
+    with threadpool_limits(threads), warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        (row,) = robustness.run_problem(problem, ("auto",), _reference(problem))
+    assert row["converged"]
+    if problem.X.dtype == np.float32:
+        assert row["dP"] <= 1e-4
+    else:
+        assert row["gap"] <= 1e-9
+        assert row["dP"] <= 1e-6
