@@ -43,8 +43,10 @@ def check_params(estimator, supported_solvers) -> None:
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1; got max_iter={max_iter!r}.")
     tol = estimator.tol
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
-        raise ValueError(f"tol must be a number >= 0; got tol={tol!r}.")
+    if tol is not None and (
+        isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0
+    ):
+        raise ValueError(f"tol must be None or a number >= 0; got tol={tol!r}.")
     if not isinstance(estimator.fit_intercept, bool | np.bool_):
         raise TypeError(
             f"fit_intercept must be a bool; got {type(estimator.fit_intercept).__name__}."

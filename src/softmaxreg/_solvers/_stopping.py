@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
+# The default relative decrement: with the last Newton step taken, the gap ends at rounding
+# level on the whole robustness suite (benchmarks/robustness.py), where 1e-10 left
+# probabilities 1e-5 from the optimum on ill-conditioned, weighted problems.
+DEFAULT_TOL = 1e-12
+
 # The objective's relative rounding, in units of the data's machine epsilon: the rule asks for
 # no decrease finer than that (float32 data: about 1e-6 of F; float64: far below any tol).
 ROUNDING_EPS = 10.0
 
 
-def decrement_threshold(tol: float, value: float, dtype) -> float:
-    """The largest Newton decrement at which a solver may stop (absolute, in units of F)."""
+def decrement_threshold(tol, value: float, dtype) -> float:
+    """The largest Newton decrement at which a solver may stop (absolute, in units of F);
+    ``tol=None`` means ``DEFAULT_TOL``."""
+    tol = DEFAULT_TOL if tol is None else tol
     relative = max(float(tol), ROUNDING_EPS * float(np.finfo(dtype).eps))
     return relative * max(abs(float(value)), float(np.finfo(np.float64).tiny))
 

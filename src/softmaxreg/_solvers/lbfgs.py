@@ -47,7 +47,7 @@ def _two_loop(gradient, pairs) -> np.ndarray:
     return -q
 
 
-def lbfgs(objective, params0, tol=1e-10, max_iter=1000, verbose=0, memory=20) -> SolverResult:
+def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> SolverResult:
     """Minimise a smooth objective with L-BFGS.
 
     Parameters
@@ -55,8 +55,8 @@ def lbfgs(objective, params0, tol=1e-10, max_iter=1000, verbose=0, memory=20) ->
     objective : SoftmaxObjective-like
         Provides ``loss_gradient``.
     params0 : ndarray of shape (K, p)
-    tol : float
-        The stopping rule's relative decrement (``_stopping``).
+    tol : float or None
+        The stopping rule's relative decrement (``_stopping``); None: ``DEFAULT_TOL``.
     max_iter : int
     verbose : int
     memory : int

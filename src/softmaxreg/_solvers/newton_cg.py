@@ -133,7 +133,7 @@ def _fallback(objective, params, tol, max_iter, verbose, policy):
     return solver(objective, params, tol=tol, max_iter=max_iter, verbose=verbose)
 
 
-def newton_cg(objective, params0, tol=1e-10, max_iter=1000, verbose=0, policy=POLICY):
+def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POLICY):
     """Minimise a smooth objective by trust-region Newton-CG.
 
     Parameters
@@ -141,8 +141,8 @@ def newton_cg(objective, params0, tol=1e-10, max_iter=1000, verbose=0, policy=PO
     objective : SoftmaxObjective-like
         Provides ``loss_gradient_hessp`` (value, gradient [K, p], Hessian operator).
     params0 : ndarray of shape (K, p)
-    tol : float
-        The stopping rule's relative decrement (``_stopping``).
+    tol : float or None
+        The stopping rule's relative decrement (``_stopping``); None: ``DEFAULT_TOL``.
     max_iter : int
         Newton steps, fallback included.
     verbose : int

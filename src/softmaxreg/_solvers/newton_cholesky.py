@@ -35,7 +35,7 @@ def _newton_direction(hessian: np.ndarray, gradient: np.ndarray, shape) -> np.nd
     return direction.reshape(shape)
 
 
-def newton_cholesky(objective, params0, tol=1e-10, max_iter=100, verbose=0) -> SolverResult:
+def newton_cholesky(objective, params0, tol=None, max_iter=100, verbose=0) -> SolverResult:
     """Minimise a smooth objective with full Newton steps.
 
     Parameters
@@ -43,8 +43,8 @@ def newton_cholesky(objective, params0, tol=1e-10, max_iter=100, verbose=0) -> S
     objective : SoftmaxObjective-like
         Provides ``loss``, ``loss_gradient`` and ``hessian``.
     params0 : ndarray of shape (K, p)
-    tol : float
-        The stopping rule's relative decrement (``_stopping``).
+    tol : float or None
+        The stopping rule's relative decrement (``_stopping``); None: ``DEFAULT_TOL``.
     max_iter : int
     verbose : int
 

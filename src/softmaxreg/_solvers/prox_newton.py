@@ -821,6 +821,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
         ``n_iter`` counts proximal Newton iterations; ``n_passes`` counts data passes
         (restricted passes count as one).
     """
+    tol = 1e-6 if tol is None else tol  # None: the estimator's default
     name = (
         objective.penalty.name
         if objective.penalty.name in ("l1", "elasticnet", "grouped")
