@@ -76,7 +76,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     z = np.zeros_like(gradient)
     r = gradient.copy()
     y = preconditioner.solve(r)
-    d = -y
+    d = np.negative(y)
     ry = inner(r, y)
     eta = min(forcing, max(ry, 0.0) ** 0.25)
     stop = eta * eta * ry
@@ -102,7 +102,8 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
         beta = ry_next / ry
         zd = beta * (zd + alpha * dd)
         dd = ry_next + beta * beta * dd
-        d = beta * d - y
+        d *= beta
+        d -= y
         ry = ry_next
     return z, float(np.sqrt(max(zz, 0.0))), -model, False, False
 
@@ -122,18 +123,20 @@ def _preconditioner_factory(objective, policy):
     return lambda hessp: DiagonalPreconditioner(hessp.diagonal())
 
 
+def _cholesky_fits(objective, params, policy) -> bool:
+    return params.size <= policy.cholesky_max_params and hasattr(objective, "hessian")
+
+
 def _fallback(objective, params, tol, max_iter, verbose, policy):
     """Newton-Cholesky where the Hessian is small, L-BFGS otherwise, from ``params``."""
     from .lbfgs import lbfgs
     from .newton_cholesky import newton_cholesky
 
-    solver = newton_cholesky if params.size <= policy.cholesky_max_params else lbfgs
-    if not hasattr(objective, "hessian"):
-        solver = lbfgs
+    solver = newton_cholesky if _cholesky_fits(objective, params, policy) else lbfgs
     return solver(objective, params, tol=tol, max_iter=max_iter, verbose=verbose)
 
 
-def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POLICY):
+def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POLICY, fallback=True):
     """Minimise a smooth objective by trust-region Newton-CG.
 
     Parameters
@@ -147,6 +150,9 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
         Newton steps, fallback included.
     verbose : int
     policy : Policy
+    fallback : bool
+        Whether a stalled fit may hand over to L-BFGS (newton-cholesky is always allowed):
+        L-BFGS's certification of its own optimum runs without it.
 
     Returns
     -------
@@ -197,7 +203,8 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
         # 5. fallback: steps that keep failing mean the model cannot be trusted here
         unproductive = 0 if accepted and ratio > policy.shrink_below else unproductive + 1
         at_cg_limit = 0 if solved or on_boundary else at_cg_limit + 1
-        if unproductive >= policy.stall_steps or at_cg_limit >= policy.cg_limit_steps:
+        stalled = unproductive >= policy.stall_steps or at_cg_limit >= policy.cg_limit_steps
+        if stalled and (fallback or _cholesky_fits(objective, params, policy)):
             result = _fallback(objective, params, tol, max_iter - n_iter, verbose, policy)
             result.n_iter += n_iter
             result.n_passes += counter.passes
