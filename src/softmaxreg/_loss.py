@@ -210,52 +210,6 @@ def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight
     return _weighted_total(np.log(sum_exp) - scores_true, sample_weight), scores
 
 
-def line_derivatives(
-    base_scores: np.ndarray,
-    direction_scores: np.ndarray,
-    label_direction: np.ndarray,
-    sample_weight: np.ndarray | None,
-    step_size: float,
-) -> tuple[float, float]:
-    """First and second derivative in ``t`` of ``sum_i s_i loss_i`` at scores
-    ``base + t * direction`` (class-major, [K, n]).
-
-    With probabilities ``p_i`` at ``t`` and ``a_i = direction[:, i]``, the loss of a sample
-    changes at rate ``p_i . a_i - a_{y_i, i}`` and curves by ``p_i . a_i^2 - (p_i . a_i)^2``
-    (the variance of ``a_i`` under ``p_i``): no matrix product, only a softmax over [K, n].
-
-    Parameters
-    ----------
-    base_scores : ndarray of shape (K, n)
-        Scores at ``t = 0`` (any per-sample shift: the log-probabilities serve).
-    direction_scores : ndarray of shape (K, n)
-        Scores of the direction, ``V [X, 1]^T`` (float32 scores of a float64 line are
-        exact ones of a slightly different direction; the sums run in the base's dtype).
-    label_direction : ndarray of shape (n,)
-        ``direction_scores[y_i, i]``.
-    sample_weight : ndarray of shape (n,) or None
-    step_size : float
-
-    Returns
-    -------
-    first, second : float
-    """
-    scores = np.multiply(direction_scores, step_size, dtype=base_scores.dtype)
-    scores += base_scores
-    scores -= scores.max(axis=0)
-    np.exp(scores, out=scores)
-    total = scores.sum(axis=0)
-    scores *= direction_scores
-    mean = scores.sum(axis=0)
-    mean /= total
-    scores *= direction_scores
-    variance = scores.sum(axis=0)
-    variance /= total
-    variance -= mean * mean
-    mean -= label_direction
-    return _weighted_total(mean, sample_weight), _weighted_total(variance, sample_weight)
-
-
 def _stored_transposed(X) -> bool:
     """Whether dense ``X`` [n, d] is the view of a C-ordered [d, n] array (and not C-ordered
     itself): its row gathers then read columns of that array."""
@@ -635,19 +589,6 @@ class HessianProduct:
         return _residual_to_gradient(
             X, dz.T, self.fit_intercept, pairwise=False, one_thread=self._one_thread
         )
-
-    def direction_scores(self, direction: np.ndarray) -> np.ndarray:
-        """Scores of a direction [K, p], ``V [X, 1]^T`` [K, n], in the dtype of the
-        probabilities: the first half of a product (a [K, n] view of a C-ordered [n, K]
-        array where the passes are row-major)."""
-        direction = direction.astype(self.proba.dtype, copy=False)
-        if self._class_major:
-            coef, intercept = split_params(direction, self.fit_intercept)
-            scores = class_major_scores(coef, self.X, self._one_thread)
-            if intercept is not None:
-                scores += intercept[:, None]
-            return scores
-        return raw_prediction(self.X, direction, self.fit_intercept).T
 
     def class_curvature(self) -> np.ndarray:
         """``sum_i s_i (diag(p_i) - p_i p_i^T)`` [K, K]: the class factor of the Hessian."""

@@ -242,12 +242,6 @@ class SoftmaxObjective:
 
         return lambda hessp: coarse_space_preconditioner(self, hessp)
 
-    def line(self, params, step, hessp):
-        """``F_smooth`` restricted to ``params + t * step``, for a line search: a
-        ``LineRestriction`` built from the probabilities ``hessp`` keeps (``hessp`` from
-        ``loss_gradient_hessp`` or ``loss_hessp`` at ``params``)."""
-        return LineRestriction(self, params, step, hessp)
-
     def float32_design(self):
         """The design the float32 Hessian-vector products run on, made once per fit.
 
@@ -377,53 +371,6 @@ class WholePassSplit:
 
     def gradient(self, params, hessp):
         return hessp.kept_gradient
-
-
-# a multiple of the rounding of the step's scores that the slope at 0 must exceed
-_SLOPE_NOISE_FACTOR = 8.0
-
-
-class LineRestriction:
-    """``F_smooth(params + t * step)`` as a function of ``t``: its first two derivatives.
-
-    Built from the probabilities of the pass at ``params`` (their logarithms are the scores
-    up to a per-sample shift) and the scores of ``step`` (one ``V X^T`` on the design of the
-    Hessian-vector products: float32 for float64 X, 20 Newsgroups' line searches 0.91 -> 0.85
-    of the fit's time against float64 scores); each evaluation is a softmax over [K, n] and
-    no matrix product (``_loss.line_derivatives``). The sums run in the probabilities'
-    precision. Near the optimum the slope is a small difference of per-sample terms of the
-    size of the step's scores, and their rounding turns it into noise (sparse fits to
-    tol 1e-10 stalled at 3e-10): ``slope_noise`` bounds it, and a line whose slope at 0 is
-    not beyond it is not searched.
-    """
-
-    def __init__(self, objective: SoftmaxObjective, params, step, hessp: ScaledHessian):
-        proba_t = hessp._data.proba.T
-        self._base = np.log(np.maximum(proba_t, np.finfo(proba_t.dtype).tiny))
-        self._direction = hessp._products.direction_scores(step)
-        labels = (objective.y, np.arange(objective.y.shape[0]))
-        self._label_direction = self._direction[labels]
-        self._sample_weight = hessp._data.sample_weight
-        self._scale = 1.0 / objective.weight_sum
-        # each per-sample term rounds by about eps times the step's largest score there
-        largest = np.abs(self._direction).max(axis=0)
-        rounding = _SLOPE_NOISE_FACTOR * np.finfo(self._direction.dtype).eps
-        self.slope_noise = rounding * _loss._weighted_total(largest, self._sample_weight)
-        self.slope_noise *= self._scale
-        step_coef = objective._coef(step)
-        strength = objective.l2_strength
-        self._ridge_slope = strength * _loss.inner(objective._coef(params), step_coef)
-        self._ridge_curvature = strength * _loss.inner(step_coef, step_coef)
-
-    def derivatives(self, step_size: float) -> tuple[float, float]:
-        """``d F / dt`` and ``d^2 F / dt^2`` at ``t = step_size``."""
-        first, second = _loss.line_derivatives(
-            self._base, self._direction, self._label_direction, self._sample_weight, step_size
-        )
-        return (
-            first * self._scale + self._ridge_slope + step_size * self._ridge_curvature,
-            second * self._scale + self._ridge_curvature,
-        )
 
 
 class ScaledHessian:
