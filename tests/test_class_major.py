@@ -10,8 +10,6 @@ import scipy.special
 from test_blocked_passes import _data as blocked_passes_data
 
 from softmaxreg import _loss
-from softmaxreg._objective import SoftmaxObjective
-from softmaxreg._penalties import Penalty
 
 
 def _data(dtype, weighted):
@@ -115,30 +113,6 @@ def test_feature_gram_of_a_transposed_design(weighted, fit_intercept):
         _loss.feature_gram(X, sample_weight, fit_intercept),
         rtol=1e-12,
     )
-
-
-def test_float32_design_layout_follows_the_passes(monkeypatch):
-    import softmaxreg._objective as objective_module
-
-    # the transposing copy in blocks of 64 rows: 700 rows, the last block partial
-    monkeypatch.setattr(objective_module, "_TRANSPOSE_ROWS", 64)
-    X, y, _, _ = _data(np.float64, False)
-    objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
-    design, has_intercept_column = objective.float32_design()
-    assert has_intercept_column and _loss._stored_transposed(design)
-    np.testing.assert_array_equal(design[:, :-1], X.astype(np.float32))
-    np.testing.assert_array_equal(design[:, -1], 1.0)
-    without = SoftmaxObjective(X, y, 5, None, False, 1.0, Penalty.from_params("l2", None))
-    design, has_intercept_column = without.float32_design()
-    assert not has_intercept_column and _loss._stored_transposed(design)
-    np.testing.assert_array_equal(design, X.astype(np.float32))
-    # passes by row blocks keep row-major probabilities, and their design is row-major too
-    monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1)
-    monkeypatch.setattr(_loss, "_BLOCK_MIN_X_BYTES", 0)
-    monkeypatch.setattr(_loss, "_BLOCK_NUMBERS", 6 * 300)
-    objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
-    design, _ = objective.float32_design()
-    assert design.flags.c_contiguous
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from softmaxreg import SoftmaxRegression, _loss
-from softmaxreg._objective import SoftmaxObjective
+from softmaxreg._objective import PARAMETER_BYTES, SoftmaxObjective
 from softmaxreg._penalties import Penalty
 from softmaxreg._solvers import _preconditioners
 from softmaxreg._solvers._result import center_classes, class_mean
@@ -204,13 +204,12 @@ def test_sparse_fit_returns_c_ordered_coefficients_equal_to_the_dense_fit():
 )
 def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d, density, layout):
     """Wide sparse X (d > n) is read from a CSC copy where the fit stays within twice X with
-    it, otherwise (and narrow X) as it is (CSR); the float32 copy of the products shares that
-    layout's index arrays. Values equal the dense ones."""
+    it, otherwise (and narrow X) as it is (CSR). Values equal the dense ones."""
     X, y = _problem(n=n, d=d, density=density)
     weight = np.random.default_rng(4).uniform(0.5, 2.0, n)
     objective = _objective(X, y, 4, sample_weight=weight)
-    # the rule: the float32 values and 8 float32 [K, p] arrays within X's size
-    fits = 4 * X.nnz + 32 * objective.shape[0] * objective.shape[1] <= (
+    # the rule: newton-cg's parameter-sized arrays within X's size
+    fits = PARAMETER_BYTES * objective.shape[0] * objective.shape[1] <= (
         X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     )
     if d > n:
@@ -218,9 +217,6 @@ def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d, d
     design = objective.pass_design()
     assert design.format == layout
     assert (design is X) == (layout == "csr")
-    single, _ = objective.float32_design()
-    assert single.format == design.format and single.dtype == np.float32
-    assert np.shares_memory(single.indices, design.indices)
     dense = _objective(X.toarray(), y, 4, sample_weight=weight)
     rng = np.random.default_rng(5)
     params = np.asfortranarray(rng.standard_normal(objective.shape) * 0.3)
@@ -231,8 +227,6 @@ def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d, d
     direction = np.asfortranarray(rng.standard_normal(objective.shape))
     np.testing.assert_allclose(hessp(direction), dense_hessp(direction), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(hessp.diagonal(), dense_hessp.diagonal(), rtol=1e-12, atol=1e-13)
-    hessp.float32_products()
-    np.testing.assert_allclose(hessp(direction), dense_hessp(direction), rtol=1e-4, atol=1e-5)
     sparse_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X, y, sample_weight=weight)
     dense_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X.toarray(), y, sample_weight=weight)
     np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
@@ -245,84 +239,6 @@ def test_weighted_feature_factor_recomputes_when_reuse_is_off():
     assert _preconditioners.weighted_feature_factor(objective, hessp)[2]
     assert not _preconditioners.weighted_feature_factor(objective, hessp)[2]
     assert _preconditioners.weighted_feature_factor(objective, hessp, reuse=False)[2]
-
-
-@pytest.mark.parametrize("fit_intercept", [True, False])
-def test_float32_products_on_the_augmented_design_equal_float64_ones(fit_intercept):
-    X, y = _problem()
-    weight = np.random.default_rng(7).random(X.shape[0])
-    objective = _objective(X, y, 4, sample_weight=weight, fit_intercept=fit_intercept)
-    design, has_intercept_column = objective.float32_design()
-    assert design.dtype == np.float32 and has_intercept_column == fit_intercept
-    assert design.shape == (X.shape[0], objective.shape[1])
-    params = np.random.default_rng(8).standard_normal(objective.shape) * 0.3
-    _, _, exact = objective.loss_gradient_hessp(params)
-    _, _, single = objective.loss_gradient_hessp(params)
-    single.float32_products()
-    direction = np.random.default_rng(9).standard_normal(objective.shape)
-    np.testing.assert_allclose(single(direction), exact(direction), rtol=2e-5, atol=1e-6)
-    gram, total = single.curvature_gram()
-    gram64, total64 = exact._data.curvature_gram()
-    np.testing.assert_allclose(gram, gram64, rtol=1e-4, atol=1e-4)
-    assert total == pytest.approx(total64, rel=1e-5)
-
-
-def test_steihaug_stops_once_the_residual_is_below_enough():
-    newton_cg_module = __import__("sys").modules["softmaxreg._solvers.newton_cg"]
-    X, y = _problem()
-    objective = _objective(X, y, 4)
-    _, gradient, hessp = objective.loss_gradient_hessp(objective.initial_params())
-    metric = newton_cg_module.DiagonalPreconditioner(hessp.diagonal())
-    full = newton_cg_module._steihaug(gradient, hessp, metric, 1e6, 1e-10, 200)
-    enough = 1e-3 * np.abs(gradient).max()
-    early = newton_cg_module._steihaug(gradient, hessp, metric, 1e6, 1e-10, 200, enough)
-    assert early[3] < full[3]
-    step = early[0]
-    residual = gradient + hessp(step)  # the model's gradient after the step
-    assert np.abs(residual).max() <= enough * (1 + 1e-6)
-
-
-def test_the_kronecker_factor_is_reused_on_small_data_and_along_paths(monkeypatch):
-    """Beyond small data a single fit recomputes the factor at every Newton step; on small
-    data, and along a path, it is reused while the curvature stays put (and the fits reach
-    the same optimum)."""
-    from softmaxreg._solvers import newton_cg
-
-    calls = []
-    original = _preconditioners.weighted_feature_factor
-
-    def counting(objective, hessp, reuse=True):
-        result = original(objective, hessp, reuse)
-        calls.append(result[2])
-        return result
-
-    module = __import__("sys").modules["softmaxreg._solvers.newton_cg"]
-    monkeypatch.setattr(module, "weighted_feature_factor", counting)
-    X, y = _problem(n=3000, d=12, K=3)
-    assert not module._small_data(3000, 3, 13)
-    large = _objective(X, y, 3, C=1.0)
-    assert newton_cg(large, large.initial_params(), tol=1e-8).converged
-    assert calls and all(calls)  # recomputed at every step
-    calls.clear()
-    X, y = _problem(n=600, d=12, K=3)
-    assert module._small_data(600, 3, 13)
-    objective = _objective(X, y, 3, C=1.0)
-    first = newton_cg(objective, objective.initial_params(), tol=1e-8)
-    assert calls[0] and not all(calls)  # computed at the first step, reused at a later one
-    reused = newton_cg(_objective(X, y, 3, C=1.0), objective.initial_params(), tol=1e-8)
-    small_data = module._small_data
-    monkeypatch.setattr(module, "_small_data", lambda n, K, p: False)
-    recomputed = newton_cg(_objective(X, y, 3, C=1.0), objective.initial_params(), tol=1e-8)
-    assert reused.objective == pytest.approx(recomputed.objective, rel=1e-10)
-    monkeypatch.setattr(module, "_small_data", small_data)
-    calls.clear()
-    next_C = objective.with_C(1.5)
-    warm = newton_cg(next_C, first.params, tol=1e-8)
-    assert calls and not calls[0]  # the factor of C = 1 serves the first step at C = 1.5
-    fresh = _objective(X, y, 3, C=1.5)
-    cold = newton_cg(fresh, fresh.initial_params(), tol=1e-8)
-    assert warm.converged and cold.converged
-    assert warm.objective == pytest.approx(cold.objective, rel=1e-10)
 
 
 @pytest.mark.parametrize("layout", ["csr", "csc"])

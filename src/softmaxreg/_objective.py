@@ -31,9 +31,6 @@ from ._penalties import Penalty, omega
 PARAMETER_BYTES = 32
 
 
-_TRANSPOSE_ROWS = 1024  # rows of X per block of the transposing copy in float32_design
-
-
 class SoftmaxObjective:
     """Scaled softmax objective on in-memory data (NumPy or CSR).
 
@@ -65,8 +62,9 @@ class SoftmaxObjective:
     def with_C(self, C: float) -> SoftmaxObjective:
         """The same data and penalty at another ``C``.
 
-        Shares the caches that depend on the data only (the float32 copy of X, the feature
-        second moment), so a path over many ``C`` computes them once.
+        Shares the caches that depend on the data only (the feature second moment, the CSC
+        copy of wide sparse X, the coarse space's basis), so a path over many ``C`` computes
+        them once.
         """
         other = copy.copy(self)
         other.C = float(C)
@@ -114,17 +112,9 @@ class SoftmaxObjective:
 
         SciPy's CSR kernels gather rows of the [d, K] operand (``X W^T``) or scatter into the
         [d, K] result (``X^T R``) at random; its CSC kernels do the same on the [n, K] side.
-        The random side should be the smaller one, which stays in cache. Measured (one
-        thread), a float64 pass: 20 Newsgroups (56,439 columns, 11,314 rows) 110 -> 80 ms,
-        a whole fit 2.50 -> 2.10 s; its 20,000 most frequent terms 80 -> 62 ms; the 5,000
-        most frequent terms, the other way round, CSR 50 and CSC 48 ms, but float64 products
-        on L1 working sets 4.0 ms (CSR) against 6.6 ms (CSC). The float32 copy of the
-        products shares its index arrays (``float32_design``).
-
-        The copy costs X once more, and a fit is to stay within twice X plus O(n K)
-        (``_copy_fits``): on 20 Newsgroups, whose [K, p] arrays are large next to X, the copy
-        made the peak 64.0 MiB against a bound of 46.3, without it 44.1 (a fit 2.0 -> 2.7 s,
-        one thread).
+        The random side should be the smaller one, which stays in cache (the timings are in
+        benchmarks/RESULTS.md). The copy costs X once more, and a fit is to stay within
+        twice X plus O(n K) (``_copy_fits``).
         """
         X = self.X
         if not sp.issparse(X) or X.shape[1] <= X.shape[0] or not self._copy_fits(X):
@@ -134,15 +124,11 @@ class SoftmaxObjective:
         return self._pass_design
 
     def _copy_fits(self, X) -> bool:
-        """Whether a fit holding a copy of sparse X stays within twice X (beyond O(n K)).
-
-        Held in either layout: the float32 values of the products (float64 X: 4 bytes a
-        nonzero) and newton-cg's parameter-sized arrays (``PARAMETER_BYTES`` a parameter).
-        With the copy, these and the copy (X's size) must fit in 2 X.
-        """
+        """Whether a fit holding a copy of sparse X stays within twice X (beyond O(n K)):
+        the copy (X's size) and newton-cg's parameter-sized arrays (``PARAMETER_BYTES`` a
+        parameter) must fit in 2 X."""
         x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
-        float32_values = 4 * X.nnz if X.dtype == np.float64 else 0
-        return float32_values + PARAMETER_BYTES * self.shape[0] * self.shape[1] <= x_bytes
+        return PARAMETER_BYTES * self.shape[0] * self.shape[1] <= x_bytes
 
     # ------------------------------------------------------------------ protocol
     def initial_params(self) -> np.ndarray:
@@ -168,43 +154,14 @@ class SoftmaxObjective:
         value = _loss.loss(*self._pass_args(), params, self.sample_weight, self.fit_intercept)
         return value / self.weight_sum + self._ridge_value(params)
 
-    def single_precision_passes(self) -> bool:
-        """Whether ``loss_gradient_hessp(params, single=True)`` runs in float32: float64
-        NumPy X in memory (the pass then reads the float32 copy of the products)."""
-        return isinstance(self.X, np.ndarray) and self.X.dtype == np.float64
-
-    def loss_gradient_hessp(self, params, single: bool = False):
-        """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``).
-
-        ``single=True`` (where ``single_precision_passes``): the scores, probabilities and
-        gradient in float32 on ``float32_design``, the loss summed in float64. The value
-        then carries a relative error of about float32's eps times the scores' size and the
-        gradient one of about eps times ``sqrt(n)``: enough far from an optimum, where a
-        step lowers the objective by far more (see ``_solvers.newton_cg``). The gradient is
-        returned in float64.
-        """
-        if single:
-            return self._single_precision_pass(params)
+    def loss_gradient_hessp(self, params):
+        """``F_smooth``, its gradient and its Hessian operator (a ``ScaledHessian``)."""
         value, gradient, data_hessian = _loss.loss_gradient_hessp(
             *self._pass_args(), params, self.sample_weight, self.fit_intercept
         )
         value /= self.weight_sum
         gradient /= self.weight_sum
         value = self._add_ridge(value, gradient, params)
-        return value, gradient, ScaledHessian(self, data_hessian)
-
-    def _single_precision_pass(self, params):
-        design, has_intercept_column = self.float32_design()
-        fit_intercept = self.fit_intercept and not has_intercept_column
-        # the loss's per-sample terms are summed in float64 (with float64 weights)
-        value, gradient, proba = _loss._loss_gradient_proba(
-            design, self.y, params.astype(np.float32), self.sample_weight, fit_intercept, True
-        )
-        value /= self.weight_sum
-        gradient = np.multiply(gradient, 1.0 / self.weight_sum, dtype=np.float64)
-        value = self._add_ridge(value, gradient, params)
-        weights = None if self.sample_weight is None else self.sample_weight.astype(np.float32)
-        data_hessian = _loss.HessianProduct(design, proba, weights, fit_intercept)
         return value, gradient, ScaledHessian(self, data_hessian)
 
     def loss_hessp(self, params):
@@ -241,53 +198,6 @@ class SoftmaxObjective:
         from ._solvers._sparse_preconditioner import coarse_space_preconditioner
 
         return lambda hessp: coarse_space_preconditioner(self, hessp)
-
-    def float32_design(self):
-        """The design the float32 Hessian-vector products run on, made once per fit.
-
-        Returns ``(design, has_intercept_column)``:
-
-        - dense X: ``[X, 1]`` [n, p] in float32 when the intercept is fitted (X alone
-          otherwise), so that each product is two GEMMs with nothing else to add (the
-          intercept's column sums and the copies that put them beside the coefficients cost
-          a fifth of a small product); stored transposed, [p, n], where the passes are
-          class-major (not split into row blocks);
-        - sparse X: float32 values on the index arrays of ``pass_design`` (the CSC copy of
-          wide X where it fits in memory, X's own CSR otherwise), so it adds 4 bytes a
-          nonzero: the products then read X in the layout of the passes (20 Newsgroups, one
-          thread: ``X V`` 10.9 -> 6.1 ms as CSC; its 5,000 most frequent terms: a product
-          19.5 ms as CSC, 14.6 ms as CSR).
-        """
-        if getattr(self, "_float32_design", None) is None:
-            X = self.X
-            if sp.issparse(X):
-                layout = self.pass_design()
-                design = layout.__class__(
-                    (layout.data.astype(np.float32), layout.indices, layout.indptr),
-                    shape=layout.shape,
-                )
-                self._float32_design = (design, False)
-            else:
-                n, d = X.shape
-                p = d + int(self.fit_intercept)
-                if _loss._row_blocks(X, self.shape) is None:
-                    # class-major passes: the products are V X^T and R X (see
-                    # ``HessianProduct._class_major_product``), and OpenBLAS runs V X^T
-                    # faster from X^T stored [p, n]; the design is the [n, p] view of it
-                    design = np.empty((p, n), dtype=np.float32).T
-                    # copied by blocks of rows: one transposing copy of the whole strides
-                    # through memory (one thread: 50,000 x 54 11.4 -> 3.7 ms; 20,000 x 16
-                    # 1.3 -> 0.5 ms; 100,000 x 100 46 -> 24 ms)
-                    for start in range(0, n, _TRANSPOSE_ROWS):
-                        rows = slice(start, start + _TRANSPOSE_ROWS)
-                        design[rows, :d] = X[rows]
-                else:
-                    design = np.empty((n, p), dtype=np.float32)
-                    design[:, :d] = X
-                if self.fit_intercept:
-                    design[:, d] = 1.0
-                self._float32_design = (design, self.fit_intercept)
-        return self._float32_design
 
     def feature_gram(self) -> np.ndarray:
         """``sum_i s_i x_i x_i^T / S`` [p, p] (augmented by the intercept), computed once."""
@@ -383,39 +293,13 @@ class ScaledHessian:
     def __init__(self, objective: SoftmaxObjective, data_hessian):
         self._objective = objective
         self._data = data_hessian
-        self._products = data_hessian  # the operator __call__ uses (see float32_products)
         self._scale = 1.0 / objective.weight_sum
-
-    def float32_products(self) -> None:
-        """Compute the products in float32 from here on (float64 X in memory).
-
-        Newton-CG needs Hessian-vector products only to the accuracy of its inexact solves
-        (a relative CG residual of 1e-1 to 1e-3), far above float32's 1e-7, while the
-        gradient, which decides the optimum and the stopping test, stays float64. A sparse
-        product streams X's values, indices and the dense operands; in float32 it moves about
-        a third less memory (measured on 20 Newsgroups: 1.68 -> 1.32 s per fit, same optimum).
-        A dense product runs two float32 GEMMs, twice as fast as float64 ones; whole fits,
-        one thread, same Newton iterations and objective gaps: dense 100k x 100 0.88 ->
-        0.66 s, wide 20k x 500 1.15 -> 0.91 s, covertype 0.78 -> 0.68 s, digits 37 -> 32 ms.
-        The float32 copy of X is made once per fit (half the size of X; see
-        ``SoftmaxObjective.float32_design``).
-        """
-        data = self._data
-        design, has_intercept_column = self._objective.float32_design()
-        if data.X is design:  # a float32 pass's operator: its products are float32 already
-            return
-        self._products = _loss.HessianProduct(
-            design,
-            data.proba.astype(np.float32),
-            None if data.sample_weight is None else data.sample_weight.astype(np.float32),
-            data.fit_intercept and not has_intercept_column,  # [X, 1]: a plain linear model
-        )
 
     def __call__(self, direction):
         # scaled in place (or scaled and cast back in one pass), the ridge added in place: on
         # sparse X each pass over a [K, p] array costs about a millisecond, a thirtieth of
         # the product, and each temporary one is 9 MB on 20 Newsgroups
-        product = self._products(direction)
+        product = self._data(direction)
         if product.dtype == direction.dtype:
             product *= self._scale
         else:
@@ -432,11 +316,11 @@ class ScaledHessian:
         """Curvature-weighted feature second moment [p, p] and its total weight (from the
         float32 copy of X once products run in float32: a preconditioner needs no more);
         ``curvature`` [n] as in ``HessianProduct.curvature_gram``."""
-        return self._products.curvature_gram(curvature)
+        return self._data.curvature_gram(curvature)
 
     def class_block_rows(self, threshold: float) -> int:
         """Rows ``class_blocks(threshold)`` would use (``HessianProduct.class_block_rows``)."""
-        return self._products.class_block_rows(threshold)
+        return self._data.class_block_rows(threshold)
 
     def class_blocks(self, threshold: float = 0.0) -> tuple[np.ndarray, int]:
         """Within-class blocks of this Hessian [K, p, p], float64, ridge included, and the
@@ -447,7 +331,7 @@ class ScaledHessian:
         row_source = None
         if isinstance(X, np.ndarray) and X.flags.c_contiguous:
             row_source = (X, self._objective.fit_intercept)
-        blocks, n_rows = self._products.class_blocks(threshold, row_source)
+        blocks, n_rows = self._data.class_blocks(threshold, row_source)
         blocks *= self._scale
         objective = self._objective
         if objective.l2_strength:
