@@ -85,22 +85,7 @@ def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transpos
     close(operator(direction), (hessian @ direction.astype(np.float64).ravel()).reshape(K, p))
     # the class factor is the Hessian between the intercepts (x = 1 there)
     close(operator.class_curvature(), blocks[:, p - 1, :, p - 1])
-    # sample i's curvature summed over the classes: its trace over the intercept blocks
-    close(operator.row_curvature().sum(), np.trace(blocks[:, p - 1, :, p - 1]))
-    # sum_i c_i x_i x_i^T is the sum of the K within-class blocks
-    within = np.stack([blocks[k, :, k, :] for k in range(K)])
-    close(operator.curvature_gram()[0], within.sum(axis=0))
     close(operator.diagonal(), np.diagonal(hessian).reshape(K, p))
-    class_blocks, n_rows = operator.class_blocks(0.0)
-    close(class_blocks, within)
-    assert n_rows == operator.class_block_rows(0.0) == K * X.shape[0]
-    # the same blocks from the rows of a row-ordered copy (X itself, in a fit)
-    from_rows, n_from_rows = operator.class_blocks(0.0, (np.ascontiguousarray(X), True))
-    close(from_rows, within)
-    assert n_from_rows == n_rows
-    # above a threshold, fewer rows: the blocks from the rows kept, and the count agrees
-    _, n_kept = operator.class_blocks(0.05)
-    assert n_kept == operator.class_block_rows(0.05) < K * X.shape[0]
 
 
 @pytest.mark.parametrize("weighted", [False, True])

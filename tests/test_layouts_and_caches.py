@@ -1,8 +1,8 @@
 """Memory layouts and per-fit caches of the Newton-CG solver.
 
 Sparse problems keep [K, p] arrays in Fortran order (the layout of the sparse products), and
-the curvature-weighted Kronecker factor is reused while the samples' curvature stays put.
-Both are speed choices: these tests check that they change no value.
+wide sparse X is read from a CSC copy where it fits: speed choices, and these tests check
+that they change no value.
 """
 
 import numpy as np
@@ -12,7 +12,6 @@ import scipy.sparse as sp
 from softmaxreg import SoftmaxRegression, _loss
 from softmaxreg._objective import PARAMETER_BYTES, SoftmaxObjective
 from softmaxreg._penalties import Penalty
-from softmaxreg._solvers import _preconditioners
 from softmaxreg._solvers._result import center_classes, class_mean
 from softmaxreg._solvers._sparse_preconditioner import coarse_space_preconditioner
 
@@ -90,39 +89,6 @@ def test_dense_feature_gram_matches_its_definition(fit_intercept, weighted, dtyp
         rtol=1e-5 if dtype == np.float32 else 1e-12,
         atol=1e-4 if dtype == np.float32 else 1e-10,
     )
-
-
-def test_weighted_feature_factor_is_reused_until_the_curvature_moves():
-    X, y = _problem()
-    objective = _objective(X, y, 4)
-    params = objective.initial_params()
-    _, _, hessp = objective.loss_gradient_hessp(params)
-    first_eigen, first_total, refreshed = _preconditioners.weighted_feature_factor(objective, hessp)
-    assert refreshed
-    gram, total = hessp.curvature_gram()
-    np.testing.assert_allclose(first_eigen[1] * first_eigen[0] @ first_eigen[1].T, gram)
-    assert first_total == pytest.approx(total)
-    # same point: reused, and shared with the objective of another C on the same data
-    other_C = objective.with_C(10.0)
-    _, _, hessp_again = other_C.loss_gradient_hessp(params)
-    eigen, _, refreshed = _preconditioners.weighted_feature_factor(other_C, hessp_again)
-    assert not refreshed and eigen is first_eigen
-    # a point where the samples' curvature has moved by more than the threshold: recomputed
-    far = params + 3.0 * np.random.default_rng(4).standard_normal(params.shape)
-    _, _, hessp_far = objective.loss_gradient_hessp(far)
-    moved = np.abs(hessp_far.row_curvature() - hessp.row_curvature()).sum()
-    assert moved > _preconditioners.FEATURE_FACTOR_REFRESH * hessp.row_curvature().sum()
-    eigen, total, refreshed = _preconditioners.weighted_feature_factor(objective, hessp_far)
-    assert refreshed
-    gram, expected_total = hessp_far.curvature_gram()
-    np.testing.assert_allclose(eigen[1] * eigen[0] @ eigen[1].T, gram, atol=1e-12)
-    assert total == pytest.approx(expected_total)
-    # another data set never sees this cache
-    X_other, y_other = _problem(seed=5)
-    objective_other = _objective(X_other, y_other, 4)
-    objective_other._feature_factor = objective._feature_factor
-    _, _, hessp_other = objective_other.loss_gradient_hessp(params)
-    assert _preconditioners.weighted_feature_factor(objective_other, hessp_other)[2]
 
 
 def test_sparse_gradient_is_fortran_ordered_and_equals_the_dense_one():
@@ -230,15 +196,6 @@ def test_sparse_passes_read_x_in_the_layout_whose_random_side_is_smaller(n, d, d
     sparse_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X, y, sample_weight=weight)
     dense_fit = SoftmaxRegression(C=1.0, tol=1e-8).fit(X.toarray(), y, sample_weight=weight)
     np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-6)
-
-
-def test_weighted_feature_factor_recomputes_when_reuse_is_off():
-    X, y = _problem()
-    objective = _objective(X, y, 4)
-    _, _, hessp = objective.loss_gradient_hessp(objective.initial_params())
-    assert _preconditioners.weighted_feature_factor(objective, hessp)[2]
-    assert not _preconditioners.weighted_feature_factor(objective, hessp)[2]
-    assert _preconditioners.weighted_feature_factor(objective, hessp, reuse=False)[2]
 
 
 @pytest.mark.parametrize("layout", ["csr", "csc"])

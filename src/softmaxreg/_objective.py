@@ -206,20 +206,10 @@ class SoftmaxObjective:
             self._feature_gram = gram / self.weight_sum
         return self._feature_gram
 
-    def hessian(self, params, rows=None, row_weight=None) -> np.ndarray:
-        """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order.
-
-        With ``rows`` (indices [m]) and ``row_weight`` [m], an estimate from those rows only:
-        each sampled row's term is multiplied by its ``row_weight`` (the inverse of its
-        inclusion probability makes the estimate unbiased). In-memory X only.
-        """
+    def hessian(self, params) -> np.ndarray:
+        """Full Hessian of ``F_smooth``, [K*p, K*p] in ``params.ravel()`` order."""
         X, y = self._data_args()
-        sample_weight = self.sample_weight
-        if rows is not None:
-            X, y = X[rows], y[rows]
-            base = 1.0 if sample_weight is None else sample_weight[rows]
-            sample_weight = (base * row_weight).astype(self.dtype, copy=False)
-        H = _loss.hessian(X, y, params, sample_weight, self.fit_intercept)
+        H = _loss.hessian(X, y, params, self.sample_weight, self.fit_intercept)
         return self._scaled_hessian(H)
 
     def _scaled_hessian(self, data_hessian: np.ndarray) -> np.ndarray:
@@ -311,37 +301,6 @@ class ScaledHessian:
 
     def class_curvature(self) -> np.ndarray:
         return self._data.class_curvature() * self._scale
-
-    def curvature_gram(self, curvature=None):
-        """Curvature-weighted feature second moment [p, p] and its total weight (from the
-        float32 copy of X once products run in float32: a preconditioner needs no more);
-        ``curvature`` [n] as in ``HessianProduct.curvature_gram``."""
-        return self._data.curvature_gram(curvature)
-
-    def class_block_rows(self, threshold: float) -> int:
-        """Rows ``class_blocks(threshold)`` would use (``HessianProduct.class_block_rows``)."""
-        return self._data.class_block_rows(threshold)
-
-    def class_blocks(self, threshold: float = 0.0) -> tuple[np.ndarray, int]:
-        """Within-class blocks of this Hessian [K, p, p], float64, ridge included, and the
-        number of rows used (``HessianProduct.class_blocks``; from the float32 copy of X once
-        products run in float32: a preconditioner needs no more)."""
-        X = self._objective.X
-        # float32 products on a stored-transposed copy: their rows gathered from X itself
-        row_source = None
-        if isinstance(X, np.ndarray) and X.flags.c_contiguous:
-            row_source = (X, self._objective.fit_intercept)
-        blocks, n_rows = self._data.class_blocks(threshold, row_source)
-        blocks *= self._scale
-        objective = self._objective
-        if objective.l2_strength:
-            coef = np.arange(blocks.shape[1] - int(objective.fit_intercept))
-            blocks[:, coef, coef] += objective.l2_strength
-        return blocks, n_rows
-
-    def row_curvature(self) -> np.ndarray:
-        """Curvature each sample carries, ``s_i sum_k p_ik (1 - p_ik)`` [n] (unscaled)."""
-        return self._data.row_curvature()
 
     def diagonal(self) -> np.ndarray:
         diag = self._data.diagonal() * self._scale
