@@ -1,7 +1,7 @@
 """Class-major passes over dense X (scores ``W X^T`` [K, n]) against outside references:
 SciPy's softmax for the pass, and the Hessian formed whole (``_loss.hessian``, K block
 products minus ``M^T M``) for every piece of the operator built from their probabilities,
-on X as given and on the float32 design stored transposed."""
+on X stored by rows and by columns."""
 
 import numpy as np
 import pytest
@@ -65,9 +65,8 @@ def test_sparse_passes_stay_row_major():
 @pytest.mark.parametrize("transposed", [False, True])
 def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transposed):
     X, y, sample_weight, params = _data(dtype, weighted)
-    # the float32 design of class-major fits: X^T stored [d, n], used as its [n, d] view
+    # X stored by columns (Fortran order): X^T stored [d, n], used as its [n, d] view
     design = np.ascontiguousarray(X.T).T if transposed else X
-    assert _loss._stored_transposed(design) == transposed
     _, proba = _loss._pass_loss_and_proba(X, y, params, sample_weight, True)
     operator = _loss.HessianProduct(design, proba, sample_weight, True)
     assert operator._class_major
@@ -98,22 +97,3 @@ def test_feature_gram_of_a_transposed_design(weighted, fit_intercept):
         _loss.feature_gram(X, sample_weight, fit_intercept),
         rtol=1e-12,
     )
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("one_thread", [True, False])
-@pytest.mark.parametrize("n", [50, 1537, 4000, 20011])
-def test_class_major_scores_by_column_chunks(monkeypatch, dtype, one_thread, n):
-    # chunks of 1,000,000 // (K d) = 1,538 columns here: none, one chunk and a bit, many
-    # chunks with a short last one, and (with several threads) a product left whole
-    monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1 if one_thread else 2)
-    rng = np.random.default_rng(3)
-    K, d = 10, 65
-    stored = rng.standard_normal((d, n)).astype(dtype)
-    coef = rng.standard_normal((K, d + 1)).astype(dtype)[:, :-1]  # a strided slice
-    expected = coef.astype(np.float64) @ stored.astype(np.float64)
-    for X in (stored.T, np.ascontiguousarray(stored.T)):  # stored transposed, and by rows
-        scores = _loss.class_major_scores(coef, X)
-        assert scores.shape == (K, n) and scores.dtype == dtype
-        atol = 1e-9 if dtype == np.float64 else 1e-3
-        np.testing.assert_allclose(scores, expected, rtol=_tolerance(dtype) * 100, atol=atol)

@@ -210,12 +210,6 @@ def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight
     return _weighted_total(np.log(sum_exp) - scores_true, sample_weight), scores
 
 
-def _stored_transposed(X) -> bool:
-    """Whether dense ``X`` [n, d] is the view of a C-ordered [d, n] array (and not C-ordered
-    itself): its row gathers then read columns of that array."""
-    return isinstance(X, np.ndarray) and X.T.flags.c_contiguous and not X.flags.c_contiguous
-
-
 def _is_class_major(X, proba: np.ndarray) -> bool:
     """Whether ``proba`` [n, K] is the transpose of a class-major [K, n] array over dense X
     (what ``_pass_loss_and_proba`` returns there)."""
@@ -229,15 +223,12 @@ def _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept: bool):
     probabilities are the [n, K] transpose of that array (a view). OpenBLAS runs ``W X^T``
     faster than ``X W^T`` on these shapes (few classes against many rows), and the softmax's
     reductions over classes become elementwise operations on K contiguous rows of n numbers
-    instead of reductions along rows of K. Measured with one thread, a whole loss+gradient
-    pass, row-major -> class-major: 1,797 x 64, K=10 0.38 -> 0.26 ms; 50,000 x 54, K=7
-    14.4 -> 9.9 ms; 20,000 x 16, K=26 7.4 -> 4.7 ms; 3,000 x 100, K=10 1.2 -> 1.0 ms;
-    100,000 x 100, K=10 (whole, not by row blocks) 61 -> 40 ms. Sparse X stays row-major
-    (its products gather or scatter rows of K numbers).
+    instead of reductions along rows of K. Sparse X stays row-major (its products gather
+    or scatter rows of K numbers).
     """
     if isinstance(X, np.ndarray):
         coef, intercept = split_params(params, fit_intercept)
-        scores = class_major_scores(coef, X)
+        scores = coef @ X.T
         if intercept is not None:
             scores += intercept[:, None]
         value, proba = _class_major_loss_and_proba(scores, y, sample_weight)
@@ -329,45 +320,6 @@ def transposed_product(residual: np.ndarray, X: np.ndarray) -> np.ndarray:
         np.matmul(residual[start:stop].T, X[start:stop], out=part)
         total += part
     return total
-
-
-# Multiply-adds per call of ``class_major_scores``: OpenBLAS (0.3.30, Intel Xeon) runs
-# products of at most 100^3 multiply-adds in its "small matrix" kernel, which on the shapes
-# of class-major scores, ``W X^T`` with few rows W [K, p] against X^T stored [p, n], is two
-# to three times faster than its general kernel on the whole. Measured (one thread, medians
-# of 5 x 1,000 calls), whole -> column chunks of this size, float32 and float64:
-# 1,797 x 65, K=10 44 -> 23 and 64 -> 40 us; 20,000 x 17, K=26 516 -> 199 and 562 -> 375 us;
-# 30,000 x 101, K=10 1.90 -> 1.06 and 2.09 -> 1.98 ms; 50 more columns a chunk (past the
-# kernel's limit) lose it all. Chunks narrower than _SCORE_MIN_CHUNK lose more to the
-# calls than the kernel gains (50,000 x 51, K=100: 196 columns, 5.3 -> 10.3 ms). With
-# several threads the whole product is threaded and chunks pay only while it is small
-# (two threads: 1,797 x 65, K=10 46 -> 24 us; 100,000 x 101, K=10 4.8 -> 6.8 ms). On C-ordered
-# X (``coef @ X.T``, a transposed operand) the chunks gain nothing.
-_SMALL_KERNEL_MULTIPLY_ADDS = 1_000_000
-_SCORE_MIN_CHUNK = 512
-
-
-def class_major_scores(coef: np.ndarray, X: np.ndarray, one_thread=None) -> np.ndarray:
-    """``coef X^T`` [K, n] for ``coef`` [K, d] and dense ``X`` [n, d]; by column chunks
-    that fit OpenBLAS's small-matrix kernel where X is stored transposed (see
-    ``_SMALL_KERNEL_MULTIPLY_ADDS``). ``one_thread``: whether BLAS runs on one thread
-    (asked when needed and not given)."""
-    n, d = X.shape
-    K = coef.shape[0]
-    chunk = _SMALL_KERNEL_MULTIPLY_ADDS // max(1, K * d)
-    if n <= chunk or chunk < _SCORE_MIN_CHUNK or not _stored_transposed(X):
-        return coef @ X.T
-    if n * K * d > 4 * _SMALL_KERNEL_MULTIPLY_ADDS:  # large enough to be threaded whole
-        if one_thread is None:
-            one_thread = _numpy_blas_threads() == 1
-        if not one_thread:
-            return coef @ X.T
-    stored = X.T  # C-ordered [d, n]
-    scores = np.empty((K, n), dtype=np.result_type(coef, X))
-    for start in range(0, n, chunk):
-        stop = start + chunk
-        np.matmul(coef, stored[:, start:stop], out=scores[:, start:stop])
-    return scores
 
 
 def _residual_to_gradient(
@@ -574,11 +526,9 @@ class HessianProduct:
     def _class_major_product(self, X, proba_t, sample_weight, direction):
         """``_product`` on class-major probabilities ``proba_t`` [K, n]: the scores of the
         direction as ``V X^T`` [K, n], the sums over classes as elementwise operations on K
-        rows (measured with one thread, float32, a product row-major -> class-major:
-        1,797 x 65, K=10 0.14 -> 0.10 ms; 50,000 x 55, K=7 5.8 -> 3.3 ms; 20,000 x 17, K=26
-        2.0 -> 1.6 ms; 3,000 x 101, K=10 0.38 -> 0.31 ms)."""
+        rows, as in the pass (``_pass_loss_and_proba``)."""
         coef, intercept = split_params(direction, self.fit_intercept)
-        dz = class_major_scores(coef, X, self._one_thread)
+        dz = coef @ X.T
         if intercept is not None:
             dz += intercept[:, None]
         dz *= proba_t
@@ -774,23 +724,9 @@ def _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram):
 
     Each chunk's rows ``sqrt(s_i) [x_i, 1]`` in X's dtype, then ``Z^T Z``: one GEMM with the
     intercept's row and column included, instead of a weighted float64 copy of X, a GEMM
-    on mixed dtypes and separate column sums (float32 1797 x 64: 265 -> 190 us).
+    on mixed dtypes and separate column sums.
     """
     n, d = X.shape
-    if _stored_transposed(X):
-        # X is the [n, p] view of X^T stored [p, n] (the float32 design of class-major
-        # passes): scale its columns and multiply by rows, no transposing copy
-        for start in range(0, n, chunk_size):
-            columns = X.T[:, start : start + chunk_size]
-            if sample_weight is None:
-                scaled, root = columns, 1.0
-            else:
-                root = np.sqrt(sample_weight[start : start + chunk_size]).astype(X.dtype)
-                scaled = columns * root
-            if fit_intercept:
-                scaled = np.vstack([scaled, np.broadcast_to(root, (1, columns.shape[1]))])
-            gram += scaled @ scaled.T
-        return gram
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         rows = np.empty((chunk.shape[0], gram.shape[0]), dtype=X.dtype)
