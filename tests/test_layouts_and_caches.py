@@ -232,23 +232,3 @@ def test_sparse_hessian_diagonal_is_the_diagonal_of_the_exact_hessian():
         _, _, hessp = _loss.loss_gradient_hessp(layout, y, params)
         exact = _loss.hessian(X.toarray(), y, params)
         np.testing.assert_allclose(hessp.diagonal().ravel(), np.diag(exact), rtol=1e-12)
-
-
-@pytest.mark.parametrize("sparse", [True, False])
-@pytest.mark.parametrize("weighted", [True, False])
-def test_loss_hessp_then_gradient_is_the_whole_pass(sparse, weighted):
-    """The pass split in two (newton-cg's candidates on sparse X) gives the fused pass's
-    numbers exactly, and leaves the operator's probabilities as they were."""
-    X, y = _problem(density=0.2 if sparse else None)
-    sample_weight = np.random.default_rng(2).random(X.shape[0]) if weighted else None
-    objective = _objective(X, y, 4, C=0.5, sample_weight=sample_weight)
-    params = center_classes(np.random.default_rng(0).standard_normal(objective.shape))
-    value, gradient, hessp = objective.loss_gradient_hessp(params)
-    split_value, split_hessp = objective.loss_hessp(params)
-    proba = split_hessp._data.proba.copy()
-    split_gradient = objective.gradient(params, split_hessp)
-    assert split_value == value
-    np.testing.assert_array_equal(split_gradient, gradient)
-    np.testing.assert_array_equal(split_hessp._data.proba, proba)
-    direction = np.random.default_rng(5).standard_normal(objective.shape)
-    np.testing.assert_array_equal(split_hessp(direction), hessp(direction))

@@ -40,8 +40,6 @@ __all__ = [
     "loss",
     "loss_gradient",
     "loss_gradient_hessp",
-    "loss_hessp",
-    "gradient_from_proba",
     "squared_design_product",
     "hessian",
     "hessian_diagonal",
@@ -617,41 +615,6 @@ def squared_design_product(X, weights: np.ndarray, fit_intercept: bool) -> np.nd
     if fit_intercept:
         buffer[d] = weights.sum(axis=0)
     return buffer.T
-
-
-def loss_hessp(X, y, params, sample_weight=None, fit_intercept=True):
-    """Loss and the Hessian operator at ``params``, without the gradient.
-
-    The pass stops once the probabilities are known; ``gradient_from_proba`` on the
-    operator's ``proba`` finishes it later, if the caller still wants the gradient (a
-    trust-region method does only for accepted steps).
-
-    Parameters
-    ----------
-    X : ndarray or CSR/CSC matrix of shape (n, d), in host memory
-    y : ndarray of shape (n,)
-    params : ndarray of shape (K, p)
-    sample_weight : ndarray of shape (n,) or None
-    fit_intercept : bool
-
-    Returns
-    -------
-    loss : float
-    hessp : HessianProduct
-    """
-    value, proba = _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
-    return value, HessianProduct(X, proba, sample_weight, fit_intercept)
-
-
-def gradient_from_proba(X, y, proba, sample_weight=None, fit_intercept=True) -> np.ndarray:
-    """Gradient [K, p] of the summed loss from the probabilities [n, K] at the same point
-    (half a pass: ``X^T R`` only); ``proba`` is left as it is.
-
-    The same arithmetic as the gradient of ``loss_gradient_hessp`` (a sparse X's gradient
-    is Fortran-ordered, as there).
-    """
-    residual = _gradient_residual(proba.copy(order="K"), y, sample_weight)
-    return _residual_to_gradient(X, residual, fit_intercept)
 
 
 def loss_gradient_hessp(X, y, params, sample_weight=None, fit_intercept=True):

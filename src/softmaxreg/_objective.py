@@ -164,31 +164,6 @@ class SoftmaxObjective:
         value = self._add_ridge(value, gradient, params)
         return value, gradient, ScaledHessian(self, data_hessian)
 
-    def loss_hessp(self, params):
-        """``F_smooth`` and its Hessian operator at ``params``, without the gradient.
-
-        Half a pass: the probabilities are kept, and ``gradient(params, hessp)`` forms the
-        gradient from them later, if it is wanted (newton-cg on sparse X asks only once a
-        step is accepted, so that the candidate's gradient is not held beside the current
-        point's arrays; see ``_solvers.newton_cg``).
-        """
-        value, data_hessian = _loss.loss_hessp(
-            *self._pass_args(), params, self.sample_weight, self.fit_intercept
-        )
-        return value / self.weight_sum + self._ridge_value(params), ScaledHessian(
-            self, data_hessian
-        )
-
-    def gradient(self, params, hessp):
-        """The gradient [K, p] of ``F_smooth`` at ``params``, from the probabilities that
-        ``hessp`` (``loss_hessp``'s operator at ``params``) keeps: the rest of the pass."""
-        gradient = _loss.gradient_from_proba(
-            *self._pass_args(), hessp._data.proba, self.sample_weight, self.fit_intercept
-        )
-        gradient /= self.weight_sum
-        self._add_ridge(0.0, gradient, params)
-        return gradient
-
     @property
     def coarse_space_preconditioner(self):
         """For sparse X, a function from the operator to the two-level preconditioner of
@@ -255,22 +230,6 @@ class SoftmaxObjective:
     def unscaled(self, scaled_value: float) -> float:
         """DESIGN.md's ``f = C * S * F``."""
         return scaled_value * self.C * self.weight_sum
-
-
-class WholePassSplit:
-    """``loss_hessp`` and ``gradient`` for objectives whose passes cannot stop at the
-    probabilities (data on a Dask cluster or in another array library, whose operators keep
-    their probabilities there): ``loss_hessp`` runs the whole pass and keeps its gradient on
-    the operator, and ``gradient`` returns it. The results of ``SoftmaxObjective``'s split
-    pass, without its memory saving (newton-cg splits passes only on SciPy sparse X)."""
-
-    def loss_hessp(self, params):
-        value, gradient, hessp = self.loss_gradient_hessp(params)
-        hessp.kept_gradient = gradient
-        return value, hessp
-
-    def gradient(self, params, hessp):
-        return hessp.kept_gradient
 
 
 class ScaledHessian:
