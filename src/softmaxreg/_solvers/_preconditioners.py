@@ -1,4 +1,4 @@
-"""Preconditioners for Newton-CG: ``solve`` applies ``M^{-1}``, ``norm`` measures in ``M``.
+"""Preconditioners for Newton-CG: ``solve`` applies ``M^{-1}``.
 
 - ``DiagonalPreconditioner``: Jacobi, ``M = diag(H)``; works for any X (sparse, wide).
 - ``KroneckerPreconditioner``: ``M = A kron G + ridge``, with ``A`` [K, K] the class curvature
@@ -30,14 +30,11 @@ class DiagonalPreconditioner:
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         metric = self.metric
-        if residual.dtype == np.float32:  # float32 CG vectors (sparse X) stay float32
+        if residual.dtype == np.float32:  # float32 data: CG's vectors stay float32
             if getattr(self, "_single", None) is None:
                 self._single = metric.astype(np.float32)
             metric = self._single
         return center_classes(residual / metric)
-
-    def norm(self, step: np.ndarray) -> float:
-        return float(np.sqrt(np.sum(self.metric * step * step)))
 
 
 class KroneckerPreconditioner:
@@ -69,10 +66,6 @@ class KroneckerPreconditioner:
     def solve(self, residual: np.ndarray) -> np.ndarray:
         rotated = self._to_eigen(residual.astype(np.float64, copy=False))
         return center_classes(self._from_eigen(rotated / self.denominator)).astype(residual.dtype)
-
-    def norm(self, step: np.ndarray) -> float:
-        rotated = self._to_eigen(step.astype(np.float64, copy=False))
-        return float(np.sqrt(np.sum(self.denominator * rotated * rotated)))
 
 
 def gauge_fixed(hessian: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
