@@ -24,11 +24,10 @@ import scipy.sparse as sp
 from . import _loss
 from ._penalties import Penalty, omega
 
-# Bytes a parameter that newton-cg holds on sparse X while CG runs (its peak): the float64
-# parameters, and in float32 CG's four vectors (its step, residual, direction and product)
-# and the preconditioner's diagonal, plus the coarse space's feature basis; measured 7.75
-# float32 arrays of [K, p] on 20 Newsgroups, rounded up to 8.
-PARAMETER_BYTES = 32
+# Bytes a parameter that newton-cg holds on sparse X at its peak: about twelve float64
+# arrays of [K, p] (the iterate and its gradient, the candidate and its gradient, CG's
+# vectors, the preconditioner's), as tracemalloc shows on wide sparse problems.
+PARAMETER_BYTES = 96
 
 
 class SoftmaxObjective:
