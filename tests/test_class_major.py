@@ -1,7 +1,7 @@
 """Class-major passes over dense X (scores ``W X^T`` [K, n]) against outside references:
 SciPy's softmax for the pass, and the Hessian formed whole (``_loss.hessian``, K block
 products minus ``M^T M``) for every piece of the operator built from their probabilities,
-on X as given and on the float32 design stored transposed."""
+on X stored by rows and by columns."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,6 @@ import scipy.special
 from test_blocked_passes import _data as blocked_passes_data
 
 from softmaxreg import _loss
-from softmaxreg._objective import SoftmaxObjective
-from softmaxreg._penalties import Penalty
 
 
 def _data(dtype, weighted):
@@ -67,9 +65,8 @@ def test_sparse_passes_stay_row_major():
 @pytest.mark.parametrize("transposed", [False, True])
 def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transposed):
     X, y, sample_weight, params = _data(dtype, weighted)
-    # the float32 design of class-major fits: X^T stored [d, n], used as its [n, d] view
+    # X stored by columns (Fortran order): X^T stored [d, n], used as its [n, d] view
     design = np.ascontiguousarray(X.T).T if transposed else X
-    assert _loss._stored_transposed(design) == transposed
     _, proba = _loss._pass_loss_and_proba(X, y, params, sample_weight, True)
     operator = _loss.HessianProduct(design, proba, sample_weight, True)
     assert operator._class_major
@@ -87,22 +84,7 @@ def test_hessian_pieces_from_class_major_probabilities(dtype, weighted, transpos
     close(operator(direction), (hessian @ direction.astype(np.float64).ravel()).reshape(K, p))
     # the class factor is the Hessian between the intercepts (x = 1 there)
     close(operator.class_curvature(), blocks[:, p - 1, :, p - 1])
-    # sample i's curvature summed over the classes: its trace over the intercept blocks
-    close(operator.row_curvature().sum(), np.trace(blocks[:, p - 1, :, p - 1]))
-    # sum_i c_i x_i x_i^T is the sum of the K within-class blocks
-    within = np.stack([blocks[k, :, k, :] for k in range(K)])
-    close(operator.curvature_gram()[0], within.sum(axis=0))
     close(operator.diagonal(), np.diagonal(hessian).reshape(K, p))
-    class_blocks, n_rows = operator.class_blocks(0.0)
-    close(class_blocks, within)
-    assert n_rows == operator.class_block_rows(0.0) == K * X.shape[0]
-    # the same blocks from the rows of a row-ordered copy (X itself, in a fit)
-    from_rows, n_from_rows = operator.class_blocks(0.0, (np.ascontiguousarray(X), True))
-    close(from_rows, within)
-    assert n_from_rows == n_rows
-    # above a threshold, fewer rows: the blocks from the rows kept, and the count agrees
-    _, n_kept = operator.class_blocks(0.05)
-    assert n_kept == operator.class_block_rows(0.05) < K * X.shape[0]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -115,46 +97,3 @@ def test_feature_gram_of_a_transposed_design(weighted, fit_intercept):
         _loss.feature_gram(X, sample_weight, fit_intercept),
         rtol=1e-12,
     )
-
-
-def test_float32_design_layout_follows_the_passes(monkeypatch):
-    import softmaxreg._objective as objective_module
-
-    # the transposing copy in blocks of 64 rows: 700 rows, the last block partial
-    monkeypatch.setattr(objective_module, "_TRANSPOSE_ROWS", 64)
-    X, y, _, _ = _data(np.float64, False)
-    objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
-    design, has_intercept_column = objective.float32_design()
-    assert has_intercept_column and _loss._stored_transposed(design)
-    np.testing.assert_array_equal(design[:, :-1], X.astype(np.float32))
-    np.testing.assert_array_equal(design[:, -1], 1.0)
-    without = SoftmaxObjective(X, y, 5, None, False, 1.0, Penalty.from_params("l2", None))
-    design, has_intercept_column = without.float32_design()
-    assert not has_intercept_column and _loss._stored_transposed(design)
-    np.testing.assert_array_equal(design, X.astype(np.float32))
-    # passes by row blocks keep row-major probabilities, and their design is row-major too
-    monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1)
-    monkeypatch.setattr(_loss, "_BLOCK_MIN_X_BYTES", 0)
-    monkeypatch.setattr(_loss, "_BLOCK_NUMBERS", 6 * 300)
-    objective = SoftmaxObjective(X, y, 5, None, True, 1.0, Penalty.from_params("l2", None))
-    design, _ = objective.float32_design()
-    assert design.flags.c_contiguous
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("one_thread", [True, False])
-@pytest.mark.parametrize("n", [50, 1537, 4000, 20011])
-def test_class_major_scores_by_column_chunks(monkeypatch, dtype, one_thread, n):
-    # chunks of 1,000,000 // (K d) = 1,538 columns here: none, one chunk and a bit, many
-    # chunks with a short last one, and (with several threads) a product left whole
-    monkeypatch.setattr(_loss, "_numpy_blas_threads", lambda: 1 if one_thread else 2)
-    rng = np.random.default_rng(3)
-    K, d = 10, 65
-    stored = rng.standard_normal((d, n)).astype(dtype)
-    coef = rng.standard_normal((K, d + 1)).astype(dtype)[:, :-1]  # a strided slice
-    expected = coef.astype(np.float64) @ stored.astype(np.float64)
-    for X in (stored.T, np.ascontiguousarray(stored.T)):  # stored transposed, and by rows
-        scores = _loss.class_major_scores(coef, X)
-        assert scores.shape == (K, n) and scores.dtype == dtype
-        atol = 1e-9 if dtype == np.float64 else 1e-3
-        np.testing.assert_allclose(scores, expected, rtol=_tolerance(dtype) * 100, atol=atol)

@@ -122,27 +122,6 @@ def test_only_parameter_sized_arrays_reach_the_client(client, data, monkeypatch)
     objective.release()
 
 
-def test_split_pass_equals_the_in_memory_pass(client, data):
-    """``loss_hessp`` then ``gradient`` (the pass newton-cg splits on sparse X) on Dask data
-    give the in-memory objective's loss, gradient and Hessian-vector product."""
-    from softmaxreg._objective import SoftmaxObjective
-
-    X, y = data
-    dX = da.from_array(X, chunks=(3_000, 10))
-    dy = da.from_array(y, chunks=3_000)
-    objective, _, _ = _dask.prepare_fit(SoftmaxRegression(C=0.5), dX, dy, None)
-    reference = SoftmaxObjective(X, y, 4, None, True, 0.5, objective.penalty)
-    rng = np.random.default_rng(0)
-    params = rng.normal(size=reference.shape)
-    direction = rng.normal(size=reference.shape)
-    value, hessp = objective.loss_hessp(params)
-    ref_value, ref_gradient, ref_hessp = reference.loss_gradient_hessp(params)
-    assert value == pytest.approx(ref_value, rel=1e-12)
-    np.testing.assert_allclose(objective.gradient(params, hessp), ref_gradient, rtol=1e-10)
-    np.testing.assert_allclose(hessp(direction), ref_hessp(direction), rtol=1e-10, atol=1e-12)
-    objective.release()
-
-
 def test_worker_killed_mid_fit_gives_the_same_answer(client, data, monkeypatch):
     X, y = data
     reference = _reference(X, y)

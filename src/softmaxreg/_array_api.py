@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import _loss
-from ._objective import SoftmaxObjective, WholePassSplit
+from ._objective import SoftmaxObjective
 
 __all__ = ["ArrayAPIObjective", "prepare_fit", "to_namespace", "predict"]
 
 
-class ArrayAPIObjective(WholePassSplit, SoftmaxObjective):
+class ArrayAPIObjective(SoftmaxObjective):
     """``SoftmaxObjective`` on array API data; NumPy parameters and results.
 
     Parameters

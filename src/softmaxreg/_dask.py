@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from . import _loss
-from ._objective import ScaledHessian, SoftmaxObjective, WholePassSplit
+from ._objective import ScaledHessian, SoftmaxObjective
 
 __all__ = ["DaskSoftmaxObjective", "is_dask_collection", "prepare_fit", "predict_lazy"]
 
@@ -160,7 +160,7 @@ class _DaskHessianProduct:
         return self._objective._reduce(_diagonal, self._operators)
 
 
-class DaskSoftmaxObjective(WholePassSplit, SoftmaxObjective):
+class DaskSoftmaxObjective(SoftmaxObjective):
     """Scaled softmax objective over the row blocks of Dask arrays on a ``distributed`` cluster.
 
     Parameters

@@ -40,8 +40,6 @@ __all__ = [
     "loss",
     "loss_gradient",
     "loss_gradient_hessp",
-    "loss_hessp",
-    "gradient_from_proba",
     "squared_design_product",
     "hessian",
     "hessian_diagonal",
@@ -127,8 +125,8 @@ def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
     same_layout = (x.flags.c_contiguous and y.flags.c_contiguous) or (
         x.flags.f_contiguous and y.flags.f_contiguous
     )
-    if not same_layout or x.dtype != y.dtype or x.dtype.kind != "f":
-        y += alpha * x
+    if not same_layout or x.dtype != y.dtype or x.dtype.kind != "f" or x.size == 0:
+        y += alpha * x  # (BLAS rejects empty vectors: a model of one feature-less class)
         return
     flat_y = y.ravel(order="K")  # a view, in memory order
     blas_axpy = scipy.linalg.get_blas_funcs("axpy", (flat_y,))
@@ -210,58 +208,6 @@ def _class_major_loss_and_proba(scores: np.ndarray, y: np.ndarray, sample_weight
     return _weighted_total(np.log(sum_exp) - scores_true, sample_weight), scores
 
 
-def line_derivatives(
-    base_scores: np.ndarray,
-    direction_scores: np.ndarray,
-    label_direction: np.ndarray,
-    sample_weight: np.ndarray | None,
-    step_size: float,
-) -> tuple[float, float]:
-    """First and second derivative in ``t`` of ``sum_i s_i loss_i`` at scores
-    ``base + t * direction`` (class-major, [K, n]).
-
-    With probabilities ``p_i`` at ``t`` and ``a_i = direction[:, i]``, the loss of a sample
-    changes at rate ``p_i . a_i - a_{y_i, i}`` and curves by ``p_i . a_i^2 - (p_i . a_i)^2``
-    (the variance of ``a_i`` under ``p_i``): no matrix product, only a softmax over [K, n].
-
-    Parameters
-    ----------
-    base_scores : ndarray of shape (K, n)
-        Scores at ``t = 0`` (any per-sample shift: the log-probabilities serve).
-    direction_scores : ndarray of shape (K, n)
-        Scores of the direction, ``V [X, 1]^T`` (float32 scores of a float64 line are
-        exact ones of a slightly different direction; the sums run in the base's dtype).
-    label_direction : ndarray of shape (n,)
-        ``direction_scores[y_i, i]``.
-    sample_weight : ndarray of shape (n,) or None
-    step_size : float
-
-    Returns
-    -------
-    first, second : float
-    """
-    scores = np.multiply(direction_scores, step_size, dtype=base_scores.dtype)
-    scores += base_scores
-    scores -= scores.max(axis=0)
-    np.exp(scores, out=scores)
-    total = scores.sum(axis=0)
-    scores *= direction_scores
-    mean = scores.sum(axis=0)
-    mean /= total
-    scores *= direction_scores
-    variance = scores.sum(axis=0)
-    variance /= total
-    variance -= mean * mean
-    mean -= label_direction
-    return _weighted_total(mean, sample_weight), _weighted_total(variance, sample_weight)
-
-
-def _stored_transposed(X) -> bool:
-    """Whether dense ``X`` [n, d] is the view of a C-ordered [d, n] array (and not C-ordered
-    itself): its row gathers then read columns of that array."""
-    return isinstance(X, np.ndarray) and X.T.flags.c_contiguous and not X.flags.c_contiguous
-
-
 def _is_class_major(X, proba: np.ndarray) -> bool:
     """Whether ``proba`` [n, K] is the transpose of a class-major [K, n] array over dense X
     (what ``_pass_loss_and_proba`` returns there)."""
@@ -275,15 +221,12 @@ def _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept: bool):
     probabilities are the [n, K] transpose of that array (a view). OpenBLAS runs ``W X^T``
     faster than ``X W^T`` on these shapes (few classes against many rows), and the softmax's
     reductions over classes become elementwise operations on K contiguous rows of n numbers
-    instead of reductions along rows of K. Measured with one thread, a whole loss+gradient
-    pass, row-major -> class-major: 1,797 x 64, K=10 0.38 -> 0.26 ms; 50,000 x 54, K=7
-    14.4 -> 9.9 ms; 20,000 x 16, K=26 7.4 -> 4.7 ms; 3,000 x 100, K=10 1.2 -> 1.0 ms;
-    100,000 x 100, K=10 (whole, not by row blocks) 61 -> 40 ms. Sparse X stays row-major
-    (its products gather or scatter rows of K numbers).
+    instead of reductions along rows of K. Sparse X stays row-major (its products gather
+    or scatter rows of K numbers).
     """
     if isinstance(X, np.ndarray):
         coef, intercept = split_params(params, fit_intercept)
-        scores = class_major_scores(coef, X)
+        scores = coef @ X.T
         if intercept is not None:
             scores += intercept[:, None]
         value, proba = _class_major_loss_and_proba(scores, y, sample_weight)
@@ -375,45 +318,6 @@ def transposed_product(residual: np.ndarray, X: np.ndarray) -> np.ndarray:
         np.matmul(residual[start:stop].T, X[start:stop], out=part)
         total += part
     return total
-
-
-# Multiply-adds per call of ``class_major_scores``: OpenBLAS (0.3.30, Intel Xeon) runs
-# products of at most 100^3 multiply-adds in its "small matrix" kernel, which on the shapes
-# of class-major scores, ``W X^T`` with few rows W [K, p] against X^T stored [p, n], is two
-# to three times faster than its general kernel on the whole. Measured (one thread, medians
-# of 5 x 1,000 calls), whole -> column chunks of this size, float32 and float64:
-# 1,797 x 65, K=10 44 -> 23 and 64 -> 40 us; 20,000 x 17, K=26 516 -> 199 and 562 -> 375 us;
-# 30,000 x 101, K=10 1.90 -> 1.06 and 2.09 -> 1.98 ms; 50 more columns a chunk (past the
-# kernel's limit) lose it all. Chunks narrower than _SCORE_MIN_CHUNK lose more to the
-# calls than the kernel gains (50,000 x 51, K=100: 196 columns, 5.3 -> 10.3 ms). With
-# several threads the whole product is threaded and chunks pay only while it is small
-# (two threads: 1,797 x 65, K=10 46 -> 24 us; 100,000 x 101, K=10 4.8 -> 6.8 ms). On C-ordered
-# X (``coef @ X.T``, a transposed operand) the chunks gain nothing.
-_SMALL_KERNEL_MULTIPLY_ADDS = 1_000_000
-_SCORE_MIN_CHUNK = 512
-
-
-def class_major_scores(coef: np.ndarray, X: np.ndarray, one_thread=None) -> np.ndarray:
-    """``coef X^T`` [K, n] for ``coef`` [K, d] and dense ``X`` [n, d]; by column chunks
-    that fit OpenBLAS's small-matrix kernel where X is stored transposed (see
-    ``_SMALL_KERNEL_MULTIPLY_ADDS``). ``one_thread``: whether BLAS runs on one thread
-    (asked when needed and not given)."""
-    n, d = X.shape
-    K = coef.shape[0]
-    chunk = _SMALL_KERNEL_MULTIPLY_ADDS // max(1, K * d)
-    if n <= chunk or chunk < _SCORE_MIN_CHUNK or not _stored_transposed(X):
-        return coef @ X.T
-    if n * K * d > 4 * _SMALL_KERNEL_MULTIPLY_ADDS:  # large enough to be threaded whole
-        if one_thread is None:
-            one_thread = _numpy_blas_threads() == 1
-        if not one_thread:
-            return coef @ X.T
-    stored = X.T  # C-ordered [d, n]
-    scores = np.empty((K, n), dtype=np.result_type(coef, X))
-    for start in range(0, n, chunk):
-        stop = start + chunk
-        np.matmul(coef, stored[:, start:stop], out=scores[:, start:stop])
-    return scores
 
 
 def _residual_to_gradient(
@@ -620,11 +524,9 @@ class HessianProduct:
     def _class_major_product(self, X, proba_t, sample_weight, direction):
         """``_product`` on class-major probabilities ``proba_t`` [K, n]: the scores of the
         direction as ``V X^T`` [K, n], the sums over classes as elementwise operations on K
-        rows (measured with one thread, float32, a product row-major -> class-major:
-        1,797 x 65, K=10 0.14 -> 0.10 ms; 50,000 x 55, K=7 5.8 -> 3.3 ms; 20,000 x 17, K=26
-        2.0 -> 1.6 ms; 3,000 x 101, K=10 0.38 -> 0.31 ms)."""
+        rows, as in the pass (``_pass_loss_and_proba``)."""
         coef, intercept = split_params(direction, self.fit_intercept)
-        dz = class_major_scores(coef, X, self._one_thread)
+        dz = coef @ X.T
         if intercept is not None:
             dz += intercept[:, None]
         dz *= proba_t
@@ -636,19 +538,6 @@ class HessianProduct:
             X, dz.T, self.fit_intercept, pairwise=False, one_thread=self._one_thread
         )
 
-    def direction_scores(self, direction: np.ndarray) -> np.ndarray:
-        """Scores of a direction [K, p], ``V [X, 1]^T`` [K, n], in the dtype of the
-        probabilities: the first half of a product (a [K, n] view of a C-ordered [n, K]
-        array where the passes are row-major)."""
-        direction = direction.astype(self.proba.dtype, copy=False)
-        if self._class_major:
-            coef, intercept = split_params(direction, self.fit_intercept)
-            scores = class_major_scores(coef, self.X, self._one_thread)
-            if intercept is not None:
-                scores += intercept[:, None]
-            return scores
-        return raw_prediction(self.X, direction, self.fit_intercept).T
-
     def class_curvature(self) -> np.ndarray:
         """``sum_i s_i (diag(p_i) - p_i p_i^T)`` [K, K]: the class factor of the Hessian."""
         proba = self.proba
@@ -658,97 +547,6 @@ class HessianProduct:
         # cancels to a few digits when classes are confidently predicted (float32 above all).
         np.fill_diagonal(curvature, (weighted * (1 - proba)).sum(axis=0))
         return curvature
-
-    def row_curvature(self) -> np.ndarray:
-        """``c_i = s_i sum_k p_ik (1 - p_ik)`` [n]: the trace of sample i's class curvature
-        (near zero for confidently classified samples)."""
-        curvature = _row_sum(self.proba * (1 - self.proba))
-        if self.sample_weight is not None:
-            curvature *= self.sample_weight
-        return curvature
-
-    def curvature_gram(self, curvature: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """``sum_i c_i x_i x_i^T`` [p, p] with ``c_i = s_i sum_k p_ik (1 - p_ik)``, and
-        ``sum_i c_i``: the feature factor of a Kronecker approximation that weighs each
-        sample by how much curvature it still carries (confident samples carry little).
-        ``curvature`` [n], when given, is used as ``c`` instead."""
-        if curvature is None:
-            curvature = self.row_curvature()
-        gram = feature_gram(self.X, curvature, self.fit_intercept)
-        return gram, float(curvature.sum())
-
-    def _class_weights(self) -> np.ndarray:
-        """``s_i p_ik (1 - p_ik)`` [n, K]: sample i's curvature for class k."""
-        weights = self.proba * (1 - self.proba)
-        if self.sample_weight is not None:
-            weights *= self.sample_weight[:, None]
-        return weights
-
-    def class_block_rows(self, threshold: float) -> int:
-        """Rows ``class_blocks(threshold)`` would use, summed over the classes (its price:
-        ``p^2`` multiply-adds each), without building the blocks."""
-        weights = self._class_weights()
-        return int(np.count_nonzero(weights > threshold * weights.max(axis=0)))
-
-    def class_blocks(self, threshold: float = 0.0, row_source=None) -> tuple[np.ndarray, int]:
-        """The K within-class blocks of the Hessian of the summed loss (dense X).
-
-        Block k is ``sum_i s_i p_ik (1 - p_ik) x_i x_i^T`` (intercept's 1 included), from the
-        rows whose weight for class k exceeds ``threshold`` times that class's largest: a
-        confidently classified sample carries almost no curvature for the classes it is far
-        from, so near an optimum each block needs a fraction of the rows (digits at
-        ``threshold=0.01``: 1.5 to 4 rows per sample over all K blocks, not K).
-
-        Parameters
-        ----------
-        threshold : float
-        row_source : tuple of (ndarray of shape (n, d), bool), optional
-            The same samples stored by rows (C-ordered) and whether to append the
-            intercept's 1, to gather the rows from when ``X`` is stored transposed: a
-            gather of rows copies contiguous runs, one of columns scatters single numbers
-            (1,797 x 65, a third of the rows: 16 against 59 us). Whole builds at digits'
-            iterates, 1,269 to 4,088 rows: 5-10% faster (380 -> 362, 771 -> 693 us; the
-            products and the Gram dominate). The blocks are computed in this operator's
-            dtype.
-
-        Returns
-        -------
-        blocks : ndarray of shape (K, p, p), float64
-        n_rows : int
-            Rows used, summed over the blocks (each costs ``p^2`` multiply-adds).
-        """
-        X, fit_intercept = self.X, self.fit_intercept
-        if row_source is not None and _stored_transposed(X):
-            X, fit_intercept = row_source
-        weights = self._class_weights()
-        K = weights.shape[1]
-        d = X.shape[1]
-        blocks = np.empty((K, d + int(fit_intercept), d + int(fit_intercept)))
-        dtype = self.proba.dtype
-        # class-major square roots of the weights: each class's gather reads one row
-        root = np.ascontiguousarray(np.sqrt(weights, dtype=dtype).T)
-        cutoff = np.sqrt(threshold * weights.max(axis=0))
-        n_rows = 0
-        transposed = _stored_transposed(X)
-        for k in range(K):
-            rows = np.flatnonzero(root[k] > cutoff[k])
-            root_weight = root[k][rows]
-            if transposed:  # gather columns of the stored X^T [d, n]
-                scaled = np.take(X.T, rows, axis=1)
-                scaled *= root_weight
-                scaled = scaled.T  # [m, d], Fortran-ordered
-            else:
-                scaled = np.take(X, rows, axis=0).astype(dtype, copy=False)
-                scaled *= root_weight[:, None]
-            block = blocks[k]
-            block[:d, :d] = scaled.T @ scaled  # NumPy runs A^T A as a symmetric rank-k update
-            if fit_intercept:  # the intercept's row and column: sums of the weighted rows
-                column = root_weight @ scaled
-                block[d, :d] = column
-                block[:d, d] = column
-                block[d, d] = root_weight @ root_weight
-            n_rows += rows.size
-        return blocks, n_rows
 
     def diagonal(self, chunk_size: int = 8192) -> np.ndarray:
         """Diagonal of the Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
@@ -817,41 +615,6 @@ def squared_design_product(X, weights: np.ndarray, fit_intercept: bool) -> np.nd
     if fit_intercept:
         buffer[d] = weights.sum(axis=0)
     return buffer.T
-
-
-def loss_hessp(X, y, params, sample_weight=None, fit_intercept=True):
-    """Loss and the Hessian operator at ``params``, without the gradient.
-
-    The pass stops once the probabilities are known; ``gradient_from_proba`` on the
-    operator's ``proba`` finishes it later, if the caller still wants the gradient (a
-    trust-region method does only for accepted steps).
-
-    Parameters
-    ----------
-    X : ndarray or CSR/CSC matrix of shape (n, d), in host memory
-    y : ndarray of shape (n,)
-    params : ndarray of shape (K, p)
-    sample_weight : ndarray of shape (n,) or None
-    fit_intercept : bool
-
-    Returns
-    -------
-    loss : float
-    hessp : HessianProduct
-    """
-    value, proba = _pass_loss_and_proba(X, y, params, sample_weight, fit_intercept)
-    return value, HessianProduct(X, proba, sample_weight, fit_intercept)
-
-
-def gradient_from_proba(X, y, proba, sample_weight=None, fit_intercept=True) -> np.ndarray:
-    """Gradient [K, p] of the summed loss from the probabilities [n, K] at the same point
-    (half a pass: ``X^T R`` only); ``proba`` is left as it is.
-
-    The same arithmetic as the gradient of ``loss_gradient_hessp`` (a sparse X's gradient
-    is Fortran-ordered, as there).
-    """
-    residual = _gradient_residual(proba.copy(order="K"), y, sample_weight)
-    return _residual_to_gradient(X, residual, fit_intercept)
 
 
 def loss_gradient_hessp(X, y, params, sample_weight=None, fit_intercept=True):
@@ -924,23 +687,9 @@ def _dense_feature_gram(X, sample_weight, fit_intercept, chunk_size, gram):
 
     Each chunk's rows ``sqrt(s_i) [x_i, 1]`` in X's dtype, then ``Z^T Z``: one GEMM with the
     intercept's row and column included, instead of a weighted float64 copy of X, a GEMM
-    on mixed dtypes and separate column sums (float32 1797 x 64: 265 -> 190 us).
+    on mixed dtypes and separate column sums.
     """
     n, d = X.shape
-    if _stored_transposed(X):
-        # X is the [n, p] view of X^T stored [p, n] (the float32 design of class-major
-        # passes): scale its columns and multiply by rows, no transposing copy
-        for start in range(0, n, chunk_size):
-            columns = X.T[:, start : start + chunk_size]
-            if sample_weight is None:
-                scaled, root = columns, 1.0
-            else:
-                root = np.sqrt(sample_weight[start : start + chunk_size]).astype(X.dtype)
-                scaled = columns * root
-            if fit_intercept:
-                scaled = np.vstack([scaled, np.broadcast_to(root, (1, columns.shape[1]))])
-            gram += scaled @ scaled.T
-        return gram
     for start in range(0, n, chunk_size):
         chunk = X[start : start + chunk_size]
         rows = np.empty((chunk.shape[0], gram.shape[0]), dtype=X.dtype)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from .._loss import inner, squared_design_product
+from .._loss import squared_design_product
 from ._result import class_mean
 
 COARSE_RANK = 4  # singular vectors of X in the coarse space (plus the intercept)
@@ -186,15 +186,14 @@ class CoarseSpacePreconditioner:
     def __init__(self, diagonal, proba, sample_weight, weight_sum, l2_strength, basis):
         K = proba.shape[1]
         floor = 1e-8 * max(float(diagonal.max()), 1e-30)
-        # float32, as CG's residuals on sparse X: a diagonal only scales the preconditioner,
-        # and a float64 copy held through the fit would be one more [K, p] array (9 MB on
-        # 20 Newsgroups; float64 residuals are divided by it in float64)
+        # float32: a diagonal only scales the preconditioner, and a float64 copy held
+        # through the fit would be one more [K, p] array (float64 residuals are divided by
+        # it in float64)
         self.metric = diagonal.astype(np.float32, copy=False)
         np.maximum(self.metric, np.float32(floor), out=self.metric)
         self.features = basis.features
         self.class_basis = _centred_class_basis(K)
         m = self.features.shape[1]
-        size = (K - 1) * m
         hessian = _subspace_hessian(proba, sample_weight, basis, self.class_basis)
         hessian /= weight_sum
         hessian += l2_strength * np.kron(np.eye(K - 1), basis.ridge_gram)
@@ -204,9 +203,6 @@ class CoarseSpacePreconditioner:
         self._shape = (K - 1, m)
         self._hessian_factor = _factor(hessian)
         self._diag_factor = _factor(diag_gram)
-        # for the norm: G^{-1} E G^{-1} - G^{-1}
-        inverse_gram = scipy.linalg.cho_solve(self._diag_factor, np.eye(size), check_finite=False)
-        self._norm_matrix = inverse_gram @ hessian @ inverse_gram - inverse_gram
 
     def _restrict(self, matrix: np.ndarray) -> np.ndarray:
         """``Q^T vec(matrix)`` for a [K, p] matrix, flattened [(K-1) m] (float64)."""
@@ -230,7 +226,7 @@ class CoarseSpacePreconditioner:
         metric, features = self._in_dtype(r.dtype)
         step = r / metric
         step -= class_mean(step)  # centred, as the data fit is flat along the class mean
-        if not step.size or not self._norm_matrix.size:
+        if not step.size or not self._shape[0] * self._shape[1]:
             return step.astype(residual.dtype, copy=False)
         coarse = self._restrict(r)
         correction = scipy.linalg.cho_solve(
@@ -248,15 +244,6 @@ class CoarseSpacePreconditioner:
                 1.0, features, class_part, beta=1.0, c=step.T, overwrite_c=True, trans_b=True
             ).T
         return step.astype(residual.dtype, copy=False)
-
-    def norm(self, step: np.ndarray) -> float:
-        s = step.astype(np.float64, copy=False)
-        weighted = self.metric * s
-        coarse = self._restrict(weighted)
-        # inner, not np.vdot: vdot flattens in C order and so copies both Fortran-ordered
-        # [K, p] arrays (two parameter-sized temporaries, the peak of some wide fits)
-        value = inner(s, weighted) + float(coarse @ self._norm_matrix @ coarse)
-        return float(np.sqrt(max(value, 0.0)))
 
 
 def _factor(matrix: np.ndarray):
