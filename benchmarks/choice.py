@@ -5,15 +5,12 @@
 For each problem, with C=1 and the L2 penalty (small problems on both sides of the
 ``newton-cholesky`` threshold ``K * p <= 100``, then those of ``problems.PROBLEMS``):
 
-1. f* starts as our newton-cg fit at tol 1e-10 (in float64) and becomes the best objective
-   any run below reaches;
-2. each of our smooth solvers (``lbfgs``, ``newton-cg``, and ``newton-cholesky`` where
-   ``K * p <= CHOLESKY_MAX_PARAMS``: it forms the full Hessian) runs at tol 1e-5 (the
-   default), 1e-6, ... 1e-8 and stops at the first tolerance whose objective is within 1e-7
-   relative of the best so far (or after a run longer than ``SOLVER_TIME_CAP``); that run
-   is re-timed to a median of ``--repeat`` or more runs (more for short fits, until each
-   solver has run ``MIN_TIMED_SECONDS``), the solvers' runs alternating;
-3. the row says which solver ``auto`` picks and its matched time over the fastest one's.
+1. each of our smooth solvers (``lbfgs``, ``newton-cg``, and ``newton-cholesky`` where
+   ``K * p <= CHOLESKY_MAX_PARAMS``: it forms the full Hessian) runs at its default
+   settings, which end at the optimum; f* is the best objective any of them reaches;
+2. the runs are re-timed to a median of ``--repeat`` or more runs (more for short fits,
+   until each solver has run ``MIN_TIMED_SECONDS``), the solvers' runs alternating;
+3. the row says which solver ``auto`` picks and its time over the fastest one's.
 
 Everything runs in one process; the table goes to the ``choice`` section of
 ``benchmarks/RESULTS.md``.
@@ -41,10 +38,8 @@ from _report import (  # noqa: E402
 )
 from problems import PROBLEMS, DataUnavailable  # noqa: E402
 
-TOLERANCES = (1e-5, 1e-6, 1e-7, 1e-8)
 MATCH = 1e-7
 CHOLESKY_MAX_PARAMS = 700
-SOLVER_TIME_CAP = 60.0  # seconds; a solver slower than this is not scanned further
 SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky")
 MIN_TIMED_SECONDS = 0.5  # fast fits are repeated until this much time has been measured
 MAX_ROUNDS = 200
@@ -97,7 +92,7 @@ def fit(X, y, **params):
     from softmaxreg import SoftmaxRegression
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a scan's loose tolerances may not converge
+        warnings.simplefilter("ignore")  # lbfgs may run out of iterations
         return SoftmaxRegression(C=1.0, max_iter=10_000, **params).fit(X, y)
 
 
@@ -112,36 +107,18 @@ def run_problem(name, loader, repeat, log):
     auto = choose_solver(X, K, "l2")
     kind = "sparse" if sp.issparse(X) else "dense"
     log(f"== {name}: n={n}, d={d}, K={K}, K*p={n_params}, {kind} {X.dtype}; auto: {auto}")
-    tight = fit(X.astype(np.float64), y, solver="newton-cg", tol=1e-10)
-    best = design_objective(X, y_codes, tight.coef_, tight.intercept_)
-    scans = {}
+    matched, calls, first, values = {}, {}, {}, {}
     for solver in SOLVERS:
         if solver == "newton-cholesky" and n_params > CHOLESKY_MAX_PARAMS:
             continue
-        runs = []
-        for tol in TOLERANCES:
-            seconds, model = timed(lambda s=solver, t=tol: fit(X, y, solver=s, tol=t))
-            value = design_objective(X, y_codes, model.coef_, model.intercept_)
-            runs.append({"tol": tol, "seconds": seconds, "objective": value})
-            best = min(best, value)
-            log(f"   {solver:16s} tol={tol:.0e} {seconds:8.3f}s f={value:.12g}")
-            if (value - best) / abs(best) <= MATCH:
-                break
-            if seconds > SOLVER_TIME_CAP:
-                log(f"   ({solver} stopped: one run took over {SOLVER_TIME_CAP} s)")
-                break
-        scans[solver] = runs
-    matched, calls, first = {}, {}, {}
-    for solver, runs in scans.items():
-        hits = [run for run in runs if (run["objective"] - best) / abs(best) <= MATCH]
-        if hits:
-            run = hits[0]
-            matched[solver] = {"tol": run["tol"]}
-            calls[solver] = lambda s=solver, t=run["tol"]: fit(X, y, solver=s, tol=t)
-            first[solver] = [run["seconds"]]
-        else:
-            last = runs[-1]
-            matched[solver] = {"tol": None, "gap": (last["objective"] - best) / abs(best)}
+        seconds, model = timed(lambda s=solver: fit(X, y, solver=s))
+        values[solver] = design_objective(X, y_codes, model.coef_, model.intercept_)
+        log(f"   {solver:16s} {seconds:8.3f}s f={values[solver]:.12g}")
+        calls[solver] = lambda s=solver: fit(X, y, solver=s)
+        first[solver] = [seconds]
+    best = min(values.values())
+    for solver, value in values.items():
+        matched[solver] = {"gap": (value - best) / abs(best)}
     # the matched runs of all solvers alternate (see _report.alternating_times)
     times, _ = alternating_times(calls, repeat, MIN_TIMED_SECONDS, MAX_ROUNDS, first)
     for solver, solver_times in times.items():
@@ -149,7 +126,7 @@ def run_problem(name, loader, repeat, log):
         matched[solver]["runs"] = len(solver_times)
     for solver in matched:
         log(f"   {solver}: {matched[solver]}")
-    timed_solvers = {s: m["seconds"] for s, m in matched.items() if m["tol"] is not None}
+    timed_solvers = {s: m["seconds"] for s, m in matched.items() if m["gap"] <= MATCH}
     fastest = min(timed_solvers, key=timed_solvers.get) if timed_solvers else None
     return {
         "name": name,
@@ -169,9 +146,9 @@ def _cell(result, solver) -> str:
     entry = result["matched"].get(solver)
     if entry is None:
         return "-"
-    if entry["tol"] is None:
-        return f"not within 1e-7 ({entry['gap']:.0e} at tol 1e-8)"
-    text = f"{_seconds(entry['seconds'])} ({entry['tol']:.0e})"
+    text = f"{_seconds(entry['seconds'])}"
+    if entry["gap"] > MATCH:
+        text += f" (gap {entry['gap']:.0e})"
     return f"**{text}**" if solver == result["fastest"] else text
 
 
@@ -214,11 +191,11 @@ def main(argv=None) -> int:
             f"Machine: {machine_description()}"
             + (f", limited to {args.threads} thread(s)." if args.threads else "."),
             "",
-            "C=1, L2 (`python benchmarks/choice.py`). Each solver's time is that of its first "
-            "tolerance (1e-5, the default, then 1e-6, ... 1e-8) whose objective is within "
-            f"{MATCH:.0e} relative of f* (the best any run reached), median of {args.repeat} "
-            f"or more runs (until each has run {MIN_TIMED_SECONDS:g} s), the solvers "
-            "alternating; the tolerance is in brackets, the fastest solver in bold. "
+            "C=1, L2 (`python benchmarks/choice.py`). Each solver at its default settings, "
+            f"median of {args.repeat} or more runs (until each has run "
+            f"{MIN_TIMED_SECONDS:g} s), the solvers alternating; the fastest solver of "
+            f"those within {MATCH:.0e} relative of f* (the best any reached) in bold, a "
+            "larger gap in brackets. "
             f"newton-cholesky runs where K*p <= {CHOLESKY_MAX_PARAMS} (p = d + 1). "
             "Auto / fastest = auto's matched time over the fastest one's (1.00: auto picked it).",
             "",

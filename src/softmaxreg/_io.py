@@ -679,7 +679,7 @@ def _decode_params(value, classes: np.ndarray) -> dict:
         elif name == "solver":
             params[name] = _str(item, at, max_length=100)
         elif name == "tol":
-            params[name] = _real(item, at, low=0)
+            params[name] = _real(item, at, low=0, nullable=True)
         elif name == "max_iter":
             params[name] = _int(item, at, 1, 2**62)
         elif name == "verbose":
