@@ -78,6 +78,63 @@ def marketing():
 
 
 # ------------------------------------------------------------------------------ statsmodels
+def _real_tables():
+    """(name, X, y) of real tables whose maximum-likelihood estimate exists (no separation):
+    iris and wine are separable on most columns, so a few overlapping ones are taken."""
+    from sklearn.datasets import load_iris, load_wine
+
+    anes = sm.datasets.anes96.load_pandas()
+    yield "anes96", anes.exog, anes.endog.to_numpy()
+    fair = sm.datasets.fair.load_pandas().data
+    yield "fair", fair.drop(columns=["rate_marriage"]), fair["rate_marriage"].to_numpy()
+    iris = load_iris(as_frame=True)
+    yield "iris", iris.data[["sepal length (cm)"]], iris.target.to_numpy()
+    wine = load_wine(as_frame=True)
+    yield ("wine", wine.data[["alcohol", "malic_acid", "ash", "magnesium"]],
+           wine.target.to_numpy())
+
+
+@pytest.mark.parametrize("name", ["anes96", "fair", "iris", "wine"])
+def test_default_settings_reach_statsmodels_mle_to_1e6(name):
+    # DESIGN.md: at DEFAULT settings (tol=1e-5) params and bse equal statsmodels' to 1e-6;
+    # inference takes the Newton steps the fit left out.
+    X, y = next((X, y) for table, X, y in _real_tables() if table == name)
+    reference = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", tol=1e-12, maxiter=100,
+                                                      disp=0)
+    assert reference.mle_retvals["converged"]
+    fitted = SoftmaxRegression(penalty=None).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no separation or stationarity warning on these
+        result = fitted.inference(X, y)
+    assert result.converged
+    assert_frame_rel(result.params, reference.params, 1e-6)
+    assert_frame_rel(result.bse, reference.bse, 1e-6)
+    np.testing.assert_allclose(result.llf, reference.llf, rtol=1e-10)
+    # the estimator is left as it was; the result says how far its parameters moved
+    assert result.fit_gradient > 0 and result.newton_steps >= 0
+    if result.newton_steps:
+        assert "Newton step" in str(result.summary())
+
+
+def test_unconverged_fit_is_completed_with_newton_steps(anes):
+    X, y = anes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the deliberately short fit
+        fitted = SoftmaxRegression(penalty=None, max_iter=2, solver="lbfgs").fit(X, y)
+    coef_before = fitted.coef_.copy()
+    reference = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", tol=1e-12, disp=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit is far from the optimum: a warning says so
+        result = fitted.inference(X, y)
+    assert result.newton_steps >= 2 and result.converged
+    assert result.newton_shift > 1.0  # the fit was several standard errors away
+    assert_frame_rel(result.params, reference.params, 1e-6)
+    assert_frame_rel(result.bse, reference.bse, 1e-6)
+    np.testing.assert_array_equal(fitted.coef_, coef_before)
+    text = str(result.summary())
+    assert re.search(r"took \d+ Newton\s+steps", text)
+
+
 def test_anes96_matches_statsmodels(anes, anes_sm, anes_fit):
     X, y = anes
     reference, _ = anes_sm
@@ -212,9 +269,21 @@ def test_summary_has_tables_and_fit_statistics(anes, anes_fit):
     X, y = anes
     summary = anes_fit.inference(X, y).summary()
     text = str(summary)
-    for needle in ["Log-likelihood", "LL-null", "Pseudo R-squared", "AIC", "BIC",
-                   "No. observations", "944", "class = 6.0", "std err", "P>|z|", "[0.025"]:
+    reference = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", disp=0)
+    # statsmodels' header fields, with its values
+    for name, value in [("Dep. Variable", "y"), ("No. Observations", "944"),
+                        ("Df Residuals", f"{reference.df_resid:g}"),
+                        ("Df Model", f"{reference.df_model:g}"), ("Converged", "True"),
+                        ("Covariance Type", "nonrobust"),
+                        ("Pseudo R-squ.", f"{reference.prsquared:.4f}"),
+                        ("Log-Likelihood", f"{reference.llf:.4f}"),
+                        ("LL-Null", f"{reference.llnull:.4f}"),
+                        ("AIC", f"{reference.aic:.4f}"), ("BIC", f"{reference.bic:.4f}")]:
+        assert re.search(re.escape(name) + r":\s+" + re.escape(value) + r"(\s|$)", text), name
+    for needle in ["y=6\n", "y=1\n", "std err", "P>|z|", "[0.025"]:
         assert needle in text
+    named = anes_fit.inference(X, pd.Series(y, name="PID")).summary()
+    assert "Dep. Variable:" in str(named) and "PID=3\n" in str(named)
     assert set(summary.tables) == set(anes_fit.classes_[1:])
     table = summary.tables[6.0]
     assert list(table.index) == ["intercept", *X.columns]
@@ -322,12 +391,13 @@ def test_l2_laplace_is_inverse_penalised_hessian_by_finite_differences():
     result = fitted.inference(X, y, reference=1)
     assert result.method == "laplace"
     np.testing.assert_allclose(result.cov.to_numpy(), expected, rtol=2e-5, atol=1e-9)
+    # inference takes Newton steps to the exact optimum: within the fit's tol of its theta
     np.testing.assert_allclose(
-        result.params.to_numpy().T.ravel(), contrast @ theta.ravel(), rtol=1e-12, atol=1e-14
+        result.params.to_numpy().T.ravel(), contrast @ theta.ravel(), rtol=1e-8, atol=1e-12
     )
     text = str(result.summary())
     assert "LAPLACE APPROXIMATION" in text and "Laplace approximation" in text
-    with pytest.raises(ValueError, match="robust=True needs an unpenalised fit"):
+    with pytest.raises(ValueError, match=r"\(robust=True\) needs an unpenalised fit"):
         fitted.inference(X, y, robust=True)
 
 
