@@ -174,6 +174,70 @@ def test_anes96_robust_matches_statsmodels_hc0(anes, anes_sm, anes_fit):
                                rtol=1e-4, atol=1e-10)
 
 
+def test_cov_types_match_statsmodels(anes, anes_fit):
+    from statsmodels.stats import sandwich_covariance
+
+    X, y = anes
+    model = sm.MNLogit(y, sm.add_constant(X))
+    nonrobust = model.fit(method="newton", tol=1e-12, disp=0)
+    # 59 clusters of unequal size, labelled by strings
+    groups = np.array([f"g{code}" for code in (np.arange(len(y)) * 7919) % 59])
+    cases = {
+        "nonrobust": nonrobust.cov_params().to_numpy(),
+        "HC0": model.fit(method="newton", tol=1e-12, disp=0,
+                         cov_type="HC0").cov_params().to_numpy(),
+        # statsmodels' MNLogit(cov_type="HC1") returns HC0; its HC1 formula is this one
+        "HC1": sandwich_covariance.cov_white_simple(nonrobust, use_correction=True),
+        "cluster": model.fit(method="newton", tol=1e-12, disp=0, cov_type="cluster",
+                             cov_kwds={"groups": groups}).cov_params().to_numpy(),
+    }
+    for cov_type, expected in cases.items():
+        result = anes_fit.inference(X, y, cov_type=cov_type,
+                                    groups=groups if cov_type == "cluster" else None)
+        assert result.cov_type == cov_type
+        np.testing.assert_allclose(result.cov.to_numpy(), expected, rtol=1e-6,
+                                   atol=1e-6 * np.abs(expected).max())
+        np.testing.assert_allclose(result.bse.to_numpy().T.ravel(), np.sqrt(np.diag(expected)),
+                                   rtol=1e-6)
+    clustered = anes_fit.inference(X, y, cov_type="cluster", groups=groups)
+    assert clustered.n_groups == 59
+    assert "Clusters:" in str(clustered.summary()) and "59" in str(clustered.summary())
+    # robust=True is HC0, as before
+    np.testing.assert_allclose(anes_fit.inference(X, y, robust=True).cov.to_numpy(),
+                               cases["HC0"], rtol=1e-6, atol=1e-6 * np.abs(cases["HC0"]).max())
+
+
+def test_cluster_covariance_with_frequency_weights_equals_repeated_rows(anes):
+    X, y = anes
+    counts = np.random.default_rng(4).integers(1, 4, size=len(y))
+    groups = np.arange(len(y)) % 40
+    weighted = mle().fit(X, y, sample_weight=counts).inference(
+        X, y, sample_weight=counts, cov_type="cluster", groups=groups)
+    repeated_rows = X.index.repeat(counts)
+    repeated = mle().fit(X.loc[repeated_rows], np.repeat(y, counts)).inference(
+        X.loc[repeated_rows], np.repeat(y, counts), cov_type="cluster",
+        groups=np.repeat(groups, counts))
+    np.testing.assert_allclose(weighted.bse.to_numpy(), repeated.bse.to_numpy(), rtol=1e-7)
+
+
+def test_cov_type_bad_inputs(anes, anes_fit):
+    X, y = anes
+    with pytest.raises(ValueError, match="needs groups="):
+        anes_fit.inference(X, y, cov_type="cluster")
+    with pytest.raises(ValueError, match="one cluster label per sample.*944 samples"):
+        anes_fit.inference(X, y, cov_type="cluster", groups=np.arange(10))
+    with pytest.raises(ValueError, match="only used with cov_type='cluster'"):
+        anes_fit.inference(X, y, groups=np.arange(len(y)))
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        anes_fit.inference(X, y, cov_type="cluster", groups=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="cov_type must be one of"):
+        anes_fit.inference(X, y, cov_type="HC3")
+    with pytest.raises(ValueError, match="contradicts"):
+        anes_fit.inference(X, y, robust=True, cov_type="nonrobust")
+    with pytest.raises(ValueError, match="NaN"):
+        anes_fit.inference(X, y, cov_type="cluster", groups=np.r_[np.nan, np.ones(len(y) - 1)])
+
+
 def test_marketing_matches_statsmodels(marketing):
     X, y = marketing
     model = sm.MNLogit(y, sm.add_constant(X))
