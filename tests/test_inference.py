@@ -354,6 +354,112 @@ def test_summary_has_tables_and_fit_statistics(anes, anes_fit):
     assert "LAPLACE" not in text
 
 
+# ------------------------------------------------------------------------------ predictions
+def _reference_form_proba(flat_params, rows, n_terms, reference_index):
+    """softmax([eta with 0 for the reference]) from the stacked reference-form parameters."""
+    blocks = flat_params.reshape(-1, n_terms)  # [K-1, p], intercept first
+    augmented = np.column_stack([np.ones(len(rows)), rows])
+    eta = np.insert(augmented @ blocks.T, reference_index, 0.0, axis=1)
+    return scipy.special.softmax(eta, axis=1)
+
+
+def _numerical_jacobian(function, point, step=1e-6):
+    columns = []
+    for j in range(point.size):
+        shift = np.zeros_like(point)
+        shift[j] = step
+        columns.append((function(point + shift) - function(point - shift)).ravel() / (2 * step))
+    return np.column_stack(columns)
+
+
+def test_predict_standard_errors_equal_finite_difference_delta_method(anes, anes_fit):
+    X, y = anes
+    result = anes_fit.inference(X, y, reference=3.0)
+    rows = X.iloc[[0, 5, 100, 400, 943]]
+    prediction = result.predict(rows, alpha=0.1)
+    assert prediction.proba.shape == prediction.lower.shape == prediction.upper.shape == (5, 7)
+    assert list(prediction.proba.columns) == list(anes_fit.classes_)
+    assert list(prediction.proba.index) == list(rows.index)
+
+    flat = result.params.to_numpy().T.ravel()
+    def proba(params):
+        return _reference_form_proba(params, rows.to_numpy(), 6, 3)
+    jacobian = _numerical_jacobian(proba, flat)  # [5 * 7, 36]
+    se = np.sqrt(np.diag(jacobian @ result.cov.to_numpy() @ jacobian.T)).reshape(5, 7)
+    expected = proba(flat)
+    np.testing.assert_allclose(prediction.proba.to_numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(prediction.proba.to_numpy(), anes_fit.predict_proba(rows),
+                               rtol=1e-4)  # the estimator stopped at its tol
+    np.testing.assert_allclose(prediction.se.to_numpy(), se, rtol=1e-6)
+    # intervals: Wald on the log-odds scale, se(logit p) = se(p) / (p (1 - p))
+    z = scipy.stats.norm.ppf(0.95)
+    log_odds = scipy.special.logit(expected)
+    half = z * se / (expected * (1 - expected))
+    np.testing.assert_allclose(prediction.lower.to_numpy(), scipy.special.expit(log_odds - half),
+                               rtol=1e-6)
+    np.testing.assert_allclose(prediction.upper.to_numpy(), scipy.special.expit(log_odds + half),
+                               rtol=1e-6)
+    assert np.all((prediction.lower > 0) & (prediction.upper < 1))
+    frame = prediction.summary_frame()
+    assert list(frame.columns) == ["proba", "se", "lower", "upper"] and len(frame) == 35
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        result.predict(rows, alpha=0.0)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        result.predict(rows, alpha=1.2)
+
+
+def test_predict_intervals_cover_the_true_probabilities():
+    # Data sets drawn from a known model: the 95% interval must cover the true probability
+    # of every class at fixed points in 93-97% of them.
+    rng = np.random.default_rng(2026)
+    true_coef = np.array([[0.0, 0.0], [1.0, -0.5], [-0.5, 1.0]])
+    true_intercept = np.array([0.0, 0.3, -0.2])
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    true_proba = scipy.special.softmax(points @ true_coef.T + true_intercept, axis=1)
+    n_sets, n = 400, 500
+    covered = np.zeros((3, 3))
+    for _ in range(n_sets):
+        X = rng.normal(size=(n, 2))
+        proba = scipy.special.softmax(X @ true_coef.T + true_intercept, axis=1)
+        y = (proba.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+        fitted = SoftmaxRegression(penalty=None, solver="newton-cholesky").fit(X, y)
+        prediction = fitted.inference(X, y).predict(points)
+        covered += (prediction.lower.to_numpy() <= true_proba) & (
+            true_proba <= prediction.upper.to_numpy())
+    coverage = covered / n_sets
+    assert 0.93 <= coverage.mean() <= 0.97, coverage
+    for k in range(3):  # every class, the reference included
+        assert 0.93 <= coverage[:, k].mean() <= 0.97, coverage
+
+
+def test_marginal_effects_at_each_sample_equal_finite_difference_delta_method(anes, anes_fit):
+    X, y = anes
+    result = anes_fit.inference(X, y)
+    rows = X.iloc[[3, 50, 700]]
+    each = result.marginal_effects(rows, at="each")
+    assert each.effects.shape == each.bse.shape == (3 * 5, 7)
+    assert list(each.effects.index.get_level_values("feature")[:5]) == list(X.columns)
+
+    flat = result.params.to_numpy().T.ravel()
+    def effects(params):
+        # dP_k/dx_j = P_k (beta_kj - sum_l P_l beta_lj), statsmodels' dydx formula
+        proba = _reference_form_proba(params, rows.to_numpy(), 6, 0)  # [m, K]
+        beta = np.vstack([np.zeros(5), params.reshape(6, 6)[:, 1:]])  # [K, d]
+        return proba[:, None, :] * (beta.T[None] - (proba @ beta)[:, :, None])  # [m, d, K]
+    jacobian = _numerical_jacobian(effects, flat)
+    se = np.sqrt(np.diag(jacobian @ result.cov.to_numpy() @ jacobian.T)).reshape(3, 5, 7)
+    np.testing.assert_allclose(each.effects.to_numpy(), effects(flat).reshape(15, 7),
+                               rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(each.bse.to_numpy(), se.reshape(15, 7), rtol=1e-6)
+    intervals = each.conf_int(alpha=0.05)
+    assert intervals.shape == (15 * 7, 2)
+    z = scipy.stats.norm.ppf(0.975)
+    first = intervals.iloc[0]  # class 0, sample 3, logpopul
+    np.testing.assert_allclose([first["lower"], first["upper"]],
+                               effects(flat)[0, 0, 0] + np.array([-z, z]) * se[0, 0, 0],
+                               rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------ likelihood ratio
 def test_lr_test_matches_chi2_of_statsmodels_llf(anes, anes_fit):
     X, y = anes

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
+import scipy.special
 import scipy.stats
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -54,6 +55,7 @@ __all__ = [
     "InferenceSummary",
     "LRTestResult",
     "MarginalEffects",
+    "ProbabilityPrediction",
     "SeparationWarning",
     "compute_inference",
 ]
@@ -171,19 +173,23 @@ class MarginalEffects:
     effects : DataFrame of shape (d, K)
         One row per feature, one column per class (all classes, the reference included).
     bse, zvalues, pvalues : DataFrame of shape (d, K)
-    cov : DataFrame of shape (d * K, d * K)
-        Covariance of the effects stacked class by class (MultiIndex ``(class, feature)``).
+    cov : DataFrame of shape (d * K, d * K) or None
+        Covariance of the effects stacked class by class (MultiIndex ``(class, feature)``);
+        None for ``at="each"``.
     at : str
         Where the effects are evaluated ("overall": averaged over the samples, "mean": at the
-        mean sample, "zero": at x = 0).
+        mean sample, "zero": at x = 0, "each": at every sample, rows ``(sample, feature)``,
+        shape (m * d, K)).
     """
 
-    def __init__(self, effects, cov, at):
+    def __init__(self, effects, cov, at, bse=None):
         self.effects = effects
         self.cov = cov
         self.at = at
-        variances = np.diag(cov.to_numpy()).reshape(effects.shape[1], effects.shape[0]).T
-        self.bse = pd.DataFrame(np.sqrt(variances), index=effects.index, columns=effects.columns)
+        if bse is None:
+            variances = np.diag(cov.to_numpy()).reshape(effects.shape[1], effects.shape[0]).T
+            bse = pd.DataFrame(np.sqrt(variances), index=effects.index, columns=effects.columns)
+        self.bse = bse
         self.zvalues = self.effects / self.bse
         self.pvalues = pd.DataFrame(
             2 * scipy.stats.norm.sf(np.abs(self.zvalues.to_numpy())),
@@ -203,6 +209,44 @@ class MarginalEffects:
 
     def __repr__(self) -> str:
         return f"MarginalEffects(at={self.at!r})\n{self.summary_frame().to_string()}"
+
+
+class ProbabilityPrediction:
+    """Predicted class probabilities with delta-method standard errors and intervals.
+
+    The interval for ``P(y = k | x)`` is the Wald interval of its log-odds
+    ``log(P_k / (1 - P_k))``, whose standard error is the delta method through ``cov``,
+    mapped back by the logistic function: it lies in (0, 1) and is not symmetric about
+    ``proba`` near 0 or 1.
+
+    Attributes
+    ----------
+    proba : DataFrame of shape (m, K)
+        ``P(y = k | x_i)`` at the estimated parameters; columns the classes, index that of
+        ``X_new`` when it is a DataFrame.
+    se : DataFrame of shape (m, K)
+        Delta-method standard errors of ``proba``.
+    lower, upper : DataFrame of shape (m, K)
+        Bounds of the ``1 - alpha`` interval.
+    alpha : float
+    """
+
+    def __init__(self, proba, se, lower, upper, alpha):
+        self.proba = proba
+        self.se = se
+        self.lower = lower
+        self.upper = upper
+        self.alpha = alpha
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Long form: rows ``(sample, class)``, columns ``proba``, ``se``, ``lower``,
+        ``upper``."""
+        return pd.DataFrame({
+            name: getattr(self, name).stack() for name in ("proba", "se", "lower", "upper")
+        }).rename_axis(["sample", "class"])
+
+    def __repr__(self) -> str:
+        return f"ProbabilityPrediction(alpha={self.alpha:g})\n{self.summary_frame()}"
 
 
 class InferenceResult:
@@ -416,6 +460,42 @@ class InferenceResult:
         return InferenceSummary(title, left + right, tables, notes, problems=problems,
                                 block_names=names)
 
+    # ------------------------------------------------------------------ predictions
+    def predict(self, X, alpha: float = 0.05) -> ProbabilityPrediction:
+        """Class probabilities of new samples with standard errors and confidence intervals.
+
+        The standard error of ``P(y = k | x)`` is the delta method through ``cov`` (for every
+        class, the reference included); the interval is computed on the log-odds scale and
+        mapped back, so it stays in (0, 1). statsmodels' ``MNLogit`` has no equivalent.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, d)
+            Samples, with the features of the fit.
+        alpha : float in (0, 1), default=0.05
+            One minus the coverage of the intervals.
+
+        Returns
+        -------
+        ProbabilityPrediction
+            ``proba``, ``se``, ``lower``, ``upper``: DataFrames of shape (m, K).
+        """
+        alpha = _check_alpha(alpha)
+        context = self._marginal_context
+        X_new = context.check_X(X)
+        quantile = scipy.stats.norm.ppf(1 - alpha / 2)
+        proba, se, lower, upper = _probability_intervals(
+            X_new, self.params.to_numpy().T, self.cov.to_numpy(), context.non_reference,
+            len(self.classes), self.fit_intercept, quantile,
+        )
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        labels = list(self.classes)
+
+        def frame(values):
+            return pd.DataFrame(values, index=index, columns=labels)
+
+        return ProbabilityPrediction(frame(proba), frame(se), frame(lower), frame(upper), alpha)
+
     # ------------------------------------------------------------------ tests and effects
     def lr_test(self, other: InferenceResult) -> LRTestResult:
         """Likelihood-ratio test between this model and a nested one fitted on the same data.
@@ -488,9 +568,10 @@ class InferenceResult:
         ----------
         X : array-like of shape (m, d) or None, default=None
             Samples to evaluate on; None means the data of the inference (with its weights).
-        at : {"overall", "mean", "zero"}, default="overall"
+        at : {"overall", "mean", "zero", "each"}, default="overall"
             "overall": the (weighted) average of the effects over the samples; "mean": the
-            effect at the (weighted) mean sample; "zero": at x = 0.
+            effect at the (weighted) mean sample; "zero": at x = 0; "each": the effect at every
+            sample with its own delta-method error (rows ``(sample, feature)``; no ``cov``).
 
         Returns
         -------
@@ -499,8 +580,8 @@ class InferenceResult:
             ``pvalues``, ``conf_int()``, ``cov``.
         """
         context = self._marginal_context
-        if at not in ("overall", "mean", "zero"):
-            raise ValueError(f"at must be 'overall', 'mean' or 'zero'; got at={at!r}.")
+        if at not in ("overall", "mean", "zero", "each"):
+            raise ValueError(f"at must be 'overall', 'mean', 'zero' or 'each'; got at={at!r}.")
         if X is None:
             X_eval, weights = context.X, context.sample_weight
         else:
@@ -513,16 +594,42 @@ class InferenceResult:
         elif at == "zero":
             X_eval = np.zeros((1, n_features))
             weights = np.ones(1)
+        feature_names = list(context.feature_names)
+        labels = list(self.classes)
+        if at == "each":
+            return self._marginal_effects_each(X_eval, X, feature_names, labels)
         effects, jacobian = _marginal_effects_and_jacobian(
             X_eval, weights, context.theta_reference, self.fit_intercept, context.non_reference
         )
         effects_cov = jacobian @ self.cov.to_numpy() @ jacobian.T
-        feature_names = list(context.feature_names)
-        labels = list(self.classes)
         frame = pd.DataFrame(effects.T, index=feature_names, columns=labels)
         stacked = pd.MultiIndex.from_product([labels, feature_names], names=["class", "feature"])
         cov = pd.DataFrame(effects_cov, index=stacked, columns=stacked)
         return MarginalEffects(frame, cov, at)
+
+    def _marginal_effects_each(self, X_eval, X, feature_names, labels) -> MarginalEffects:
+        """Effects at every sample, each with its delta-method error (one Jacobian a row)."""
+        context = self._marginal_context
+        cov = self.cov.to_numpy()
+        m, d, K = X_eval.shape[0], len(feature_names), len(labels)
+        effects = np.empty((m, d, K))
+        bse = np.empty((m, d, K))
+        for i in range(m):
+            row_effects, jacobian = _marginal_effects_and_jacobian(
+                X_eval[i : i + 1], np.ones(1), context.theta_reference, self.fit_intercept,
+                context.non_reference,
+            )
+            effects[i] = row_effects.T
+            variance = np.einsum("ab,ab->a", jacobian @ cov, jacobian).reshape(K, d)
+            bse[i] = np.sqrt(np.clip(variance, 0.0, None)).T
+        samples = list(X.index) if isinstance(X, pd.DataFrame) else list(range(m))
+        rows = pd.MultiIndex.from_product([samples, feature_names], names=["sample", "feature"])
+        return MarginalEffects(
+            pd.DataFrame(effects.reshape(m * d, K), index=rows, columns=labels),
+            None,
+            "each",
+            bse=pd.DataFrame(bse.reshape(m * d, K), index=rows, columns=labels),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -1268,6 +1375,66 @@ def _score_outer_product(X, codes, theta, weights, fit_intercept, non_reference,
     return meat
 
 
+def _probability_intervals(X, params_blocks, cov, non_reference, n_classes, fit_intercept,
+                           quantile):
+    """Probabilities, delta-method errors and log-odds intervals for the rows of ``X``.
+
+    With ``eta_l = beta_l . x`` (``eta`` = 0 for the reference) and ``Q_i[l, l'] = x_i^T
+    cov_{l l'} x_i`` the covariance of the ``eta``, the log-odds ``g_k = log(P_k / (1 -
+    P_k))`` have gradient ``d g_k / d eta_l = (delta_kl - P_l) / (1 - P_k)``, computed from
+    log-probabilities so that ``P_k`` near 1 loses nothing; ``se(P_k) = P_k (1 - P_k)
+    se(g_k)``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (m, d)
+    params_blocks : ndarray of shape (K - 1, p)
+        Reference-form parameters, intercept first (the stacking of ``cov``).
+    cov : ndarray of shape ((K - 1) * p, (K - 1) * p)
+    non_reference : ndarray of shape (K - 1,)
+    n_classes : int
+    fit_intercept : bool
+    quantile : float
+        The normal quantile ``z_{1 - alpha/2}``.
+
+    Returns
+    -------
+    proba, se, lower, upper : ndarray of shape (m, K)
+    """
+    L, p = params_blocks.shape
+    K = n_classes
+    m = X.shape[0]
+    # cov_{l l'} as [q, l, l', r] flattened, so that one product gives x^T cov_{l l'} for all l l'
+    cov_by_term = cov.reshape(L, p, L, p).transpose(1, 0, 2, 3).reshape(p, L * L * p)
+    outputs = [np.empty((m, K)) for _ in range(4)]
+    is_own = non_reference[None, :] == np.arange(K)[:, None]  # [K, L]: class k is block l
+    for rows in _chunks(m, L * L * p + 2 * K * L):
+        X_chunk = X[rows]
+        augmented = _augmented_dense(X_chunk, False)
+        if fit_intercept:
+            augmented = np.hstack([np.ones((augmented.shape[0], 1)), augmented])
+        eta = np.zeros((augmented.shape[0], K))
+        eta[:, non_reference] = augmented @ params_blocks.T
+        log_proba = _loss.log_softmax(eta)
+        log_rest = np.empty_like(log_proba)  # log(1 - P_k) = logsumexp of the other classes
+        for k in range(K):
+            others = np.delete(log_proba, k, axis=1)
+            log_rest[:, k] = scipy.special.logsumexp(others, axis=1)
+        ratio = np.exp(log_proba[:, None, non_reference] - log_rest[:, :, None])  # [m, K, L]
+        gradient = np.where(is_own[None], 1.0, -ratio)
+        Q = (augmented @ cov_by_term).reshape(-1, L, L, p)
+        Q = np.einsum("ilmr,ir->ilm", Q, augmented)
+        variance = np.einsum("ikl,ilm,ikm->ik", gradient, Q, gradient)
+        se_log_odds = np.sqrt(np.clip(variance, 0.0, None))
+        log_odds = log_proba - log_rest
+        proba = np.exp(log_proba)
+        outputs[0][rows] = proba
+        outputs[1][rows] = np.exp(log_proba + log_rest) * se_log_odds
+        outputs[2][rows] = scipy.special.expit(log_odds - quantile * se_log_odds)
+        outputs[3][rows] = scipy.special.expit(log_odds + quantile * se_log_odds)
+    return tuple(outputs)
+
+
 def _weighted_column_mean(X, weights) -> np.ndarray:
     return np.asarray(X.T @ weights).ravel() / weights.sum()
 
@@ -1344,8 +1511,14 @@ def _check_alpha(alpha: float) -> float:
 def _stack(frame: pd.DataFrame, index_name: str) -> pd.Series:
     """Column-by-column stacking of a (term x class) frame: the order of ``cov``."""
     values = frame.to_numpy().T.ravel()
-    index = pd.MultiIndex.from_product([list(frame.columns), list(frame.index)],
-                                       names=["class", index_name])
+    if isinstance(frame.index, pd.MultiIndex):  # (sample, feature) rows of at="each"
+        index = pd.MultiIndex.from_tuples(
+            [(label, *row) for label in frame.columns for row in frame.index],
+            names=["class", *frame.index.names],
+        )
+    else:
+        index = pd.MultiIndex.from_product([list(frame.columns), list(frame.index)],
+                                           names=["class", index_name])
     return pd.Series(values, index=index)
 
 
