@@ -460,6 +460,77 @@ def test_marginal_effects_at_each_sample_equal_finite_difference_delta_method(an
                                rtol=1e-6)
 
 
+# ------------------------------------------------------------------------------ Wald tests
+def test_wald_tests_match_statsmodels(anes, anes_fit):
+    X, y = anes
+    reference = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", tol=1e-12, disp=0)
+    result = anes_fit.inference(X, y)
+    terms = ["const", *X.columns]  # statsmodels' rows; ours are "intercept" then the same
+    n_terms, n_blocks = len(terms), 6
+
+    def column(block, term):  # statsmodels stacks class by class, as params.ravel("F")
+        return block * n_terms + terms.index(term)
+
+    # "age = 0, educ = income": 6 + 6 restrictions
+    R = np.zeros((12, 36))
+    for block in range(n_blocks):
+        R[block, column(block, "age")] = 1.0
+        R[6 + block, column(block, "educ")] = 1.0
+        R[6 + block, column(block, "income")] = -1.0
+    expected = reference.wald_test(R, scalar=True)
+    ours = result.wald_test("age = 0, educ = income")
+    assert ours.df == 12
+    np.testing.assert_allclose(ours.statistic, expected.statistic, rtol=1e-6)
+    np.testing.assert_allclose(ours.pvalue, expected.pvalue, rtol=1e-5)
+    np.testing.assert_array_equal(ours.restrictions.to_numpy(), R)  # equation, then class
+    matrix = result.wald_test(R)
+    np.testing.assert_allclose(matrix.statistic, expected.statistic, rtol=1e-6)
+
+    # one class, a coefficient and a constant: "2 * 6:selfLR - 5:selfLR = 1.5"
+    R = np.zeros((1, 36))
+    R[0, column(5, "selfLR")], R[0, column(4, "selfLR")] = 2.0, -1.0
+    expected = reference.wald_test((R, np.array([1.5])), scalar=True)
+    for text in ["2 * 6:selfLR - 5:selfLR = 1.5", "2*6.0:selfLR = 1.5 + 5:selfLR"]:
+        ours = result.wald_test(text)
+        assert ours.df == 1
+        np.testing.assert_allclose(ours.statistic, expected.statistic, rtol=1e-6)
+    np.testing.assert_allclose(result.wald_test(R, values=[1.5]).statistic,
+                               expected.statistic, rtol=1e-6)
+
+
+def test_wald_test_terms_is_the_joint_no_effect_test(anes, anes_fit):
+    X, y = anes
+    result = anes_fit.inference(X, y)
+    table = result.wald_test_terms()
+    assert list(table.index) == ["intercept", *X.columns]
+    assert (table["df"] == 6).all()
+    # for one feature, the joint test is the likelihood-ratio test's Wald twin: compare it to
+    # statsmodels' Wald statistic for the same six restrictions
+    reference = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", tol=1e-12, disp=0)
+    R = np.zeros((6, 36))
+    R[np.arange(6), np.arange(6) * 6 + 2] = 1.0  # selfLR in every block
+    expected = reference.wald_test(R, scalar=True)
+    np.testing.assert_allclose(table.loc["selfLR", "chi2"], expected.statistic, rtol=1e-6)
+    np.testing.assert_allclose(table.loc["selfLR", "P>chi2"], expected.pvalue, rtol=1e-5)
+
+
+def test_wald_test_bad_inputs(anes, anes_fit):
+    X, y = anes
+    result = anes_fit.inference(X, y)
+    with pytest.raises(ValueError, match="Cannot read 'height"):
+        result.wald_test("height = 0")
+    with pytest.raises(ValueError, match="one '='"):
+        result.wald_test("age")
+    with pytest.raises(ValueError, match="empty equation"):
+        result.wald_test("age = 0,, educ = 0")
+    with pytest.raises(ValueError, match="linearly dependent"):
+        result.wald_test("age = 0, 2 * age = 0")
+    with pytest.raises(ValueError, match="36 columns"):
+        result.wald_test(np.ones((2, 5)))
+    with pytest.raises(ValueError, match="names no coefficient"):
+        result.wald_test("1 = 0")
+
+
 # ------------------------------------------------------------------------------ likelihood ratio
 def test_lr_test_matches_chi2_of_statsmodels_llf(anes, anes_fit):
     X, y = anes

@@ -35,6 +35,7 @@ robust errors and ``nobs`` (the sum of the weights).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ __all__ = [
     "MarginalEffects",
     "ProbabilityPrediction",
     "SeparationWarning",
+    "WaldTestResult",
     "compute_inference",
 ]
 
@@ -74,6 +76,31 @@ _STATIONARITY_TOLERANCE = 1e-4
 _SEPARATION_LP_MAX_NONZEROS = 2_000_000
 # Rows per chunk for the dense per-sample products: about 2**22 numbers per chunk.
 _CHUNK_NUMBERS = 1 << 22
+
+
+@dataclass(frozen=True)
+class WaldTestResult:
+    """Wald test of linear restrictions ``R beta = q`` on the stacked parameters.
+
+    Attributes
+    ----------
+    statistic : float
+        ``(R b - q)^T (R cov R^T)^-1 (R b - q)``, chi-squared with ``df`` degrees of freedom
+        under the hypothesis.
+    df : int
+        Number of restrictions (rows of ``R``).
+    pvalue : float
+    restrictions : DataFrame of shape (df, (K - 1) * p)
+        ``R``, with the ``(class, term)`` columns of ``cov``.
+    values : ndarray of shape (df,)
+        ``q``.
+    """
+
+    statistic: float
+    df: int
+    pvalue: float
+    restrictions: pd.DataFrame
+    values: np.ndarray
 
 
 class SeparationWarning(UserWarning):
@@ -556,6 +583,98 @@ class InferenceResult:
         statistic = max(statistic, 0.0)
         df = full.k_params - restricted.k_params
         return LRTestResult(statistic, df, float(scipy.stats.chi2.sf(statistic, df)))
+
+    def wald_test(self, hypothesis, values=None) -> WaldTestResult:
+        """Wald test of linear hypotheses on the coefficients, jointly across classes.
+
+        Parameters
+        ----------
+        hypothesis : str, array-like of shape (r, (K - 1) * p) or DataFrame
+            A string of comma-separated linear equations in the term names, e.g.
+            ``"age = 0, educ = income"`` or ``"2 * age - educ = 1"``. A bare term stands for
+            its coefficient in every non-reference class, so ``"age = 0"`` is ``K - 1``
+            restrictions: age has no effect on any class. ``"level:term"`` (``"6:age"``) is
+            the coefficient of one class. Otherwise the matrix ``R`` of the restrictions
+            ``R beta = q`` on the stacked parameters, columns in the order of ``cov`` (a
+            DataFrame is aligned on its ``(class, term)`` columns).
+        values : array-like of shape (r,), default=None
+            ``q`` for the matrix form (zeros by default); not used with a string.
+
+        Returns
+        -------
+        WaldTestResult
+            ``statistic`` (chi-squared), ``df``, ``pvalue``, ``restrictions``, ``values``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown term, a malformed equation, a matrix of the wrong width, or
+            restrictions that are linearly dependent.
+        """
+        columns = self.cov.columns
+        if isinstance(hypothesis, str):
+            if values is not None:
+                raise ValueError("values= is for the matrix form; write it into the equations.")
+            R, q = _parse_hypotheses(hypothesis, list(self.params.index),
+                                     list(self.params.columns))
+        else:
+            if isinstance(hypothesis, pd.DataFrame):
+                unknown = [c for c in hypothesis.columns if c not in columns]
+                if unknown:
+                    raise ValueError(f"hypothesis columns {unknown[:5]} are not parameters.")
+                hypothesis = hypothesis.reindex(columns=columns, fill_value=0.0)
+            R = np.atleast_2d(np.asarray(hypothesis, dtype=np.float64))
+            if R.ndim != 2 or R.shape[1] != len(columns):
+                raise ValueError(
+                    f"The restriction matrix needs {len(columns)} columns (one a parameter, "
+                    f"in the order of cov); got shape {R.shape}."
+                )
+            q = np.zeros(R.shape[0]) if values is None else np.asarray(values, np.float64)
+            if q.shape != (R.shape[0],):
+                raise ValueError(f"values needs shape ({R.shape[0]},); got {q.shape}.")
+        if not np.all(np.isfinite(R)) or not np.all(np.isfinite(q)):
+            raise ValueError("The restrictions contain NaN or infinity.")
+        estimate = _stack(self.params, "term").to_numpy()
+        difference = R @ estimate - q
+        middle = R @ self.cov.to_numpy() @ R.T
+        factor, info = scipy.linalg.lapack.dpotrf(0.5 * (middle + middle.T), lower=1, clean=1)
+        if info != 0:
+            raise ValueError(
+                "The restrictions are linearly dependent (or repeat one another), so their "
+                "covariance is singular: drop the redundant equations."
+            )
+        whitened = scipy.linalg.solve_triangular(factor, difference, lower=True)
+        statistic = float(whitened @ whitened)
+        df = R.shape[0]
+        return WaldTestResult(statistic, df, float(scipy.stats.chi2.sf(statistic, df)),
+                              pd.DataFrame(R, columns=columns), q)
+
+    def wald_test_terms(self) -> pd.DataFrame:
+        """Joint Wald test, for every term, that it has no effect on any class.
+
+        A term is a feature, or for a model fitted from a formula a term of the formula (a
+        factor counts all its columns); the test restricts all its coefficients in all
+        ``K - 1`` non-reference blocks to 0. statsmodels' ``wald_test_terms`` does not run on
+        ``MNLogit``.
+
+        Returns
+        -------
+        DataFrame
+            One row per term; columns ``chi2``, ``df``, ``P>chi2``.
+        """
+        terms = list(self.params.index)
+        groups = self.term_columns or {term: [term] for term in terms}
+        position = {(label, term): i for i, (label, term) in enumerate(self.cov.columns)}
+        rows = {}
+        for name, members in groups.items():
+            R = np.zeros((len(members) * len(self.params.columns), len(self.cov.columns)))
+            for row, (label, term) in enumerate(
+                (label, term) for label in self.params.columns for term in members
+            ):
+                R[row, position[(label, term)]] = 1.0
+            test = self.wald_test(R)
+            rows[name] = (test.statistic, test.df, test.pvalue)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["chi2", "df", "P>chi2"])
 
     def marginal_effects(self, X=None, at: str = "overall") -> MarginalEffects:
         """Marginal effects of the features on every class probability, delta-method errors.
@@ -1495,6 +1614,116 @@ def _marginal_effects_and_jacobian(X, weights, theta_reference, fit_intercept, n
 # ---------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------
+_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _parse_hypotheses(text: str, terms: list, labels: list):
+    """``R``, ``q`` of the comma-separated linear equations in ``text``.
+
+    Tokens are read left to right, a known name (longest first, so that names holding
+    brackets, dots or operators as formula columns do are read whole) before a number or an
+    operator. A bare term expands into one restriction per non-reference class.
+    """
+    names = {term: (None, j) for j, term in enumerate(terms)}
+    for block, label in enumerate(labels):
+        for spelled in {str(label), _level(label)}:
+            for j, term in enumerate(terms):
+                names[f"{spelled}:{term}"] = (block, j)
+    by_length = sorted(names, key=len, reverse=True)
+    tokens, i = [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        name = next((n for n in by_length if text.startswith(n, i)), None)
+        if name is not None:
+            tokens.append(("name", names[name]))
+            i += len(name)
+            continue
+        number = _NUMBER.match(text, i)
+        if number:
+            tokens.append(("number", float(number.group())))
+            i = number.end()
+            continue
+        if text[i] in "+-*=,":
+            tokens.append((text[i], None))
+            i += 1
+            continue
+        raise ValueError(
+            f"Cannot read {text[i:i + 20]!r} in the hypothesis {text!r}: the terms are "
+            f"{terms}, and 'level:term' names one class's coefficient (levels {labels})."
+        )
+    equations, current = [], []
+    for token in tokens + [(",", None)]:
+        if token[0] == ",":
+            if not current:
+                raise ValueError(f"The hypothesis {text!r} has an empty equation.")
+            equations.append(current)
+            current = []
+        else:
+            current.append(token)
+    n_terms, n_blocks = len(terms), len(labels)
+    rows, values = [], []
+    for equation in equations:
+        sides = [[]]
+        for token in equation:
+            if token[0] == "=":
+                sides.append([])
+            else:
+                sides[-1].append(token)
+        if len(sides) != 2 or not sides[0] or not sides[1]:
+            raise ValueError(f"Each equation needs one '=' between two sides; got {text!r}.")
+        generic = np.zeros(n_terms)
+        specific = np.zeros((n_blocks, n_terms))
+        constant = 0.0
+        for side, sign in zip(sides, (1.0, -1.0), strict=True):
+            for coefficient, target in _linear_terms(side, text):
+                if target is None:
+                    constant += sign * coefficient
+                elif target[0] is None:
+                    generic[target[1]] += sign * coefficient
+                else:
+                    specific[target] += sign * coefficient
+        if not generic.any() and not specific.any():
+            raise ValueError(f"An equation of {text!r} names no coefficient.")
+        blocks = range(n_blocks) if generic.any() else [None]
+        for block in blocks:
+            row = specific.copy()
+            if block is not None:
+                row[block] += generic
+            rows.append(row.ravel())  # block by block, the order of cov
+            values.append(-constant)
+    return np.array(rows), np.array(values)
+
+
+def _linear_terms(tokens, text):
+    """``(coefficient, name or None)`` of each summand of ``[+|-] [number [*]] [name]``."""
+    terms, i = [], 0
+    while i < len(tokens):
+        sign = 1.0
+        while i < len(tokens) and tokens[i][0] in "+-":
+            sign *= -1.0 if tokens[i][0] == "-" else 1.0
+            i += 1
+        coefficient, target, has_number = sign, None, False
+        if i < len(tokens) and tokens[i][0] == "number":
+            coefficient *= tokens[i][1]
+            has_number = True
+            i += 1
+            if i < len(tokens) and tokens[i][0] == "*":
+                i += 1
+                if i >= len(tokens) or tokens[i][0] != "name":
+                    raise ValueError(f"'*' must be followed by a term in {text!r}.")
+        if i < len(tokens) and tokens[i][0] == "name":
+            target = tokens[i][1]
+            i += 1
+        elif not has_number:
+            raise ValueError(f"Cannot read the equation in {text!r}.")
+        terms.append((coefficient, target))
+        if i < len(tokens) and tokens[i][0] not in "+-":
+            raise ValueError(f"Expected '+' or '-' between summands in {text!r}.")
+    return terms
+
+
 def _level(label) -> str:
     """A class label as statsmodels prints it: integer-valued floats without ".0"."""
     if isinstance(label, (float, np.floating)) and float(label).is_integer():
