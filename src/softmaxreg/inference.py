@@ -179,8 +179,7 @@ class InferenceSummary:
             lines.extend(text.splitlines())
         lines.append("=" * width)
         for heading, paragraph in self.problems:
-            lines.extend(textwrap.wrap(f"{heading}: {paragraph}", width))
-            lines.append("-" * width)
+            lines.extend([heading, "-" * width, *textwrap.wrap(paragraph, width), "=" * width])
         for note in self.notes:
             lines.extend(textwrap.wrap(f"Note: {note}", width))
         return "\n".join(lines)
@@ -887,8 +886,10 @@ def compute_inference(
             warnings.warn(message, UserWarning, stacklevel=3)
     separation_note = None
     if not laplace:
-        separation_note = _check_separation(X, codes, theta, weights, fit_intercept, classes,
-                                            reference_index, feature_names)
+        separation_note = _check_empty_cells(X, codes, weights, classes, feature_names)
+        if separation_note is None:
+            separation_note = _check_separation(X, codes, theta, weights, fit_intercept,
+                                                classes, reference_index, feature_names)
 
     # --- the exact optimum, and the covariance there, on the free coordinates ---------------
     non_reference = np.array([k for k in range(K) if k != reference_index], dtype=np.intp)
@@ -899,12 +900,21 @@ def compute_inference(
         free = (non_reference[:, None] * p + np.arange(p)[None, :]).ravel()
     objective = _FreeObjective(X, codes, weights, fit_intercept, C if laplace else 1.0, ridge,
                                free, theta.shape)
-    optimum = _newton_to_optimum(objective, theta, polish=separation_note is None)
+    try:
+        optimum = _newton_to_optimum(objective, theta, polish=separation_note is None)
+    except ValueError:
+        if separation_note is None:
+            raise
+        raise ValueError(f"No standard errors exist. {separation_note}") from None
     theta = optimum.theta
-    if not optimum.converged and separation_note is None and not laplace:
-        # Newton steps that do not settle are the signature of a likelihood rising for ever.
+    converged = optimum.converged
+    if separation_note is None and not laplace and (
+        not converged or optimum.steps > _NEWTON_STEPS_EXPECTED
+    ):
+        # Many Newton steps are the signature of a likelihood rising for ever.
         separation_note = _check_separation(X, codes, theta, weights, fit_intercept, classes,
-                                            reference_index, feature_names)
+                                            reference_index, feature_names, force=True)
+        converged = converged and separation_note is None
     if not optimum.converged and separation_note is None:
         warnings.warn(
             f"Newton steps from the fit did not reach the optimum in {optimum.steps} steps; "
@@ -970,7 +980,7 @@ def compute_inference(
         notes=notes,
         marginal_context=context,
         dependent=dependent,
-        converged=optimum.converged,
+        converged=converged,
         newton_steps=optimum.steps,
         fit_gradient=fit_gradient,
         newton_shift=float(shift_in_errors.max()) if shift_in_errors.size else 0.0,
@@ -1210,18 +1220,19 @@ def _quote(feature_names, indices) -> str:
 # Separation
 # ---------------------------------------------------------------------------------------------
 def _check_separation(X, codes, theta, weights, fit_intercept, classes, reference_index,
-                      feature_names) -> str | None:
+                      feature_names, force: bool = False) -> str | None:
     """Raise on complete separation, warn on confirmed quasi-separation; return a note.
 
-    Perfectly predicted samples (observed-class probability above ``1 - 1e-6``) trigger the
-    exact check: a direction ``V`` [K, p] with ``(V_{y_i} - V_k) . x_i >= 0`` for every sample
-    and class, strictly for some, along which the likelihood rises for ever. It is the optimum
-    of a linear programme (Konis, 2007), solved by HiGHS.
+    Perfectly predicted samples (observed-class probability above ``1 - 1e-6``), or
+    ``force`` (Newton steps that do not settle), trigger the exact check: a direction ``V``
+    [K, p] with ``(V_{y_i} - V_k) . x_i >= 0`` for every sample and class, strictly for some,
+    along which the likelihood rises for ever. It is the optimum of a linear programme
+    (Konis, 2007), solved by HiGHS.
     """
     log_proba = _loss.log_softmax(_loss.raw_prediction(X, theta, fit_intercept))
     observed = log_proba[np.arange(X.shape[0]), codes]
     perfect = observed > np.log1p(-_PERFECT_PREDICTION)
-    if not np.any(perfect):
+    if not np.any(perfect) and not force:
         return None
     n_perfect, n = int(perfect.sum()), X.shape[0]
     K, p = theta.shape
@@ -1230,34 +1241,79 @@ def _check_separation(X, codes, theta, weights, fit_intercept, classes, referenc
         direction = _separating_direction(X, codes, K, fit_intercept)
         if direction is None:
             return None  # extreme but legitimate predictions
+    elif force and not np.any(perfect):
+        return None  # too large to check, and nothing points at separation
     if n_perfect == n:
         raise ValueError(
             "The classes are completely separated (every sample is predicted with probability "
             "1): the maximum-likelihood estimate does not exist (the coefficients diverge), so "
-            "no standard errors exist. Fit with penalty='l2' (Laplace approximation) instead."
+            "no standard errors exist. Fix: fit with penalty='l2' (Laplace approximation)."
         )
     if direction is None:
         message = (
             f"{n_perfect} of {n} samples are predicted with probability > 1 - "
             f"{_PERFECT_PREDICTION:g}: the data may be quasi-separated, in which case some "
             "coefficients have no finite maximum-likelihood value and their standard errors "
-            "are meaningless. Consider penalty='l2'."
+            "are meaningless. Fix: refit with penalty='l2' (Laplace approximation)."
         )
     else:
         contrast = direction - direction[reference_index]
         terms = [*feature_names, "intercept"] if fit_intercept else list(feature_names)
         scale = float(np.abs(contrast).max())
         involved = [
-            f"{classes[k]}:{terms[j]}"
+            f"{_level(classes[k])}:{terms[j]}"
             for k, j in zip(*np.nonzero(np.abs(contrast) > 1e-6 * scale), strict=True)
         ]
+        perfectly = f" ({n_perfect} of {n} samples predicted perfectly)" if n_perfect else ""
         message = (
-            f"The data are quasi-separated: {n_perfect} of {n} samples are predicted perfectly "
-            "and the likelihood keeps rising along a direction involving "
-            f"{', '.join(involved[:12])}{' ...' if len(involved) > 12 else ''}. Those "
-            "coefficients have no finite maximum-likelihood value and their standard errors "
-            "are meaningless; consider penalty='l2' or dropping the separating features."
+            "The data are quasi-separated: the likelihood keeps rising along a direction "
+            f"involving {_shortened(involved)}{perfectly}. Those coefficients have no finite "
+            "maximum-likelihood value and their standard errors are meaningless. Fix: refit "
+            "with penalty='l2' (Laplace approximation)."
         )
+    warnings.warn(message, SeparationWarning, stacklevel=4)
+    return message
+
+
+def _shortened(names: list, shown: int = 8) -> str:
+    """The first ``shown`` names, then how many more: messages stay one short paragraph."""
+    text = ", ".join(names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _check_empty_cells(X, codes, weights, classes, feature_names) -> str | None:
+    """Warn and return a note when a one-signed column is zero in every sample of a class.
+
+    Such a column (a dummy of a level that no sample of class ``k`` has) makes the
+    likelihood rise for ever as its class-``k`` coefficient goes to minus infinity: a
+    quasi-separation that predicts no sample perfectly, so the screen of
+    :func:`_check_separation` does not see it. One sparse product counts the cells.
+    """
+    nonzero = (X != 0) if sp.issparse(X) else sp.csr_matrix(X != 0)
+    if sp.issparse(X):
+        lowest = np.asarray(X.min(axis=0).toarray()).ravel()
+        highest = np.asarray(X.max(axis=0).toarray()).ravel()
+    else:
+        lowest, highest = X.min(axis=0), X.max(axis=0)
+    one_signed = (lowest >= 0) | (highest <= 0)
+    K = len(classes)
+    indicator = sp.csr_matrix((weights, (np.arange(codes.size), codes)), shape=(codes.size, K))
+    cells = np.asarray((nonzero.T.astype(np.float64) @ indicator).todense())  # [d, K]
+    empty = one_signed[:, None] & (cells <= 0) & (cells.sum(axis=1, keepdims=True) > 0)
+    columns = np.flatnonzero(empty.any(axis=1))
+    if columns.size == 0:
+        return None
+    described = [
+        f"{feature_names[j]!r} (class{'es' if empty[j].sum() > 1 else ''} "
+        f"{', '.join(_level(classes[k]) for k in np.flatnonzero(empty[j]))})"
+        for j in columns
+    ]
+    message = (
+        f"Quasi-separation: {_shortened(described, 6)} {'is' if columns.size == 1 else 'are'} "
+        "zero in every sample of the classes named, so those coefficients diverge (no finite "
+        "maximum-likelihood value) and their standard errors are meaningless. Fix: merge these "
+        "rare levels into others (or drop the columns) and refit."
+    )
     warnings.warn(message, SeparationWarning, stacklevel=4)
     return message
 
@@ -1316,6 +1372,8 @@ def _separating_direction(X, codes, n_classes, fit_intercept) -> np.ndarray | No
 _NEWTON_STEP_IN_ERRORS = 1e-6
 # Newton converges quadratically from any fit that is close; more steps mean divergence.
 _NEWTON_MAX_STEPS = 30
+# More steps than this from a fit trigger the exact separation check.
+_NEWTON_STEPS_EXPECTED = 8
 
 
 class _FreeObjective:
