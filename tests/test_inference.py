@@ -668,6 +668,47 @@ def test_singular_design_names_the_columns(anes):
     assert "'mix'" in message
 
 
+def _full_one_hot(n_levels: int, n: int = 600, seed: int = 0):
+    """A numeric column and the full one-hot coding of a factor (it sums to the intercept)."""
+    rng = np.random.default_rng(seed)
+    level = rng.integers(0, n_levels, n)
+    dummies = pd.DataFrame(np.eye(n_levels)[level], columns=[f"soil_{j}" for j in range(n_levels)])
+    X = pd.concat([pd.DataFrame({"elevation": rng.normal(size=n)}), dummies], axis=1)
+    y = rng.integers(0, 3, n)
+    return X, y
+
+
+def test_full_one_hot_rank_message_is_short_with_one_fix():
+    X, y = _full_one_hot(40, n=4000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = SoftmaxRegression(penalty=None, max_iter=50).fit(X, y)
+    with pytest.raises(ValueError, match="singular") as error:
+        fitted.inference(X, y)
+    message = str(error.value)
+    assert len(message) < 500 and message.count("Fix:") == 1, message
+    assert "'soil_" in message and "more" in message
+    # penalised: the ridge identifies the columns; the summary says which are collinear
+    penalised = SoftmaxRegression(C=1.0).fit(X, y).inference(X, y)
+    assert penalised.rank_deficiency is not None and "'soil_" in penalised.rank_deficiency
+    text = str(penalised.summary())
+    assert "Rank deficiency\n" in text and text.count("Fix:") == 1
+
+
+def test_dummy_empty_in_a_class_is_named():
+    X, y = _full_one_hot(5)
+    X = X.drop(columns=["soil_0"])  # dummy coding: the design is of full rank
+    y[(X["soil_3"] == 1).to_numpy()] = np.where(y[(X["soil_3"] == 1).to_numpy()] == 2, 0, 1)
+    # soil_3 is never in class 2 now: its class-2 coefficient has no finite MLE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = mle().fit(X, y)
+    with pytest.warns(SeparationWarning, match=r"'soil_3' \(class 2\)"):
+        result = fitted.inference(X, y)
+    assert not result.converged and result.newton_steps == 0
+    assert "Separation\n" in str(result.summary())
+
+
 def test_constant_column_is_fine_without_intercept(anes):
     X, y = anes
     X = X.assign(one=1.0)

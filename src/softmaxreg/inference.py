@@ -331,6 +331,9 @@ class InferenceResult:
         Largest change of a parameter made by those steps, in units of its standard error.
     separation : str or None
         The separation diagnosis (columns, classes and the recommended fix), when any.
+    rank_deficiency : str or None
+        For a penalised fit on a singular design (which the ridge makes estimable): the
+        collinear columns and the fix. An unpenalised fit raises instead.
     term_columns : dict or None
         For a model fitted from a formula: each term of the formula and the columns of the
         design that code it (a factor has several); used by :meth:`wald_test_terms`.
@@ -344,7 +347,8 @@ class InferenceResult:
     def __init__(self, *, params, cov, llf, llnull, nobs, reference, classes, cov_type, method,
                  C, fit_intercept, notes, marginal_context, dependent="y", converged=True,
                  newton_steps=0, fit_gradient=0.0, newton_shift=0.0, n_groups=None,
-                 separation=None):
+                 separation=None, rank_deficiency=None):
+        self.rank_deficiency = rank_deficiency
         self.dependent = str(dependent)
         self.converged = bool(converged)
         self.newton_steps = int(newton_steps)
@@ -483,6 +487,8 @@ class InferenceResult:
                 "factor G/(G-1) (N-1)/(N-k)."
             )
         problems = [("Separation", self.separation)] if self.separation else []
+        if self.rank_deficiency:
+            problems.append(("Rank deficiency", self.rank_deficiency))
         return InferenceSummary(title, left + right, tables, notes, problems=problems,
                                 block_names=names)
 
@@ -864,8 +870,8 @@ def compute_inference(
 
     X, codes, weights, group_codes = _checked_data(estimator, X, y, sample_weight, groups)
     feature_names, named_features = _feature_names(estimator, X.shape[1])
-    if not laplace:  # the ridge identifies collinear columns; the likelihood alone does not
-        _check_design_rank(X, weights, fit_intercept, feature_names)
+    # the ridge identifies collinear columns, the likelihood alone does not
+    rank_note = _check_design_rank(X, weights, fit_intercept, feature_names, laplace)
 
     theta = _symmetric_params(estimator)
     K, p = theta.shape
@@ -986,6 +992,7 @@ def compute_inference(
         newton_shift=float(shift_in_errors.max()) if shift_in_errors.size else 0.0,
         n_groups=None if group_codes is None else int(group_codes.max() + 1),
         separation=separation_note,
+        rank_deficiency=rank_note,
     )
 
 
@@ -1167,8 +1174,10 @@ def _weighted_gram(X, weights, fit_intercept):
     return X.T @ (X * weights[:, None])
 
 
-def _check_design_rank(X, weights, fit_intercept, feature_names) -> None:
-    """Raise ``ValueError`` naming the columns when ``[X, 1]`` (weighted) has deficient rank.
+def _check_design_rank(X, weights, fit_intercept, feature_names,
+                       laplace: bool = False) -> str | None:
+    """Raise ``ValueError`` naming the columns when ``[X, 1]`` (weighted) has deficient rank;
+    for a penalised fit (``laplace``), where the ridge identifies them, return a note instead.
 
     Uses the Cholesky factorisation with complete pivoting of the correlation-scaled Gram
     matrix: a column whose part not explained by the others is below ``_RANK_TOLERANCE`` of
@@ -1205,15 +1214,25 @@ def _check_design_rank(X, weights, fit_intercept, feature_names) -> None:
                 else:
                     problems.append(f"{column} is a linear combination of "
                                     f"{_quote(feature_names, kept[np.sort(partners)])}")
-    if problems:
-        raise ValueError(
-            "The design matrix is singular, so the coefficients are not identified and no "
-            "standard errors exist: " + "; ".join(problems) + ". Drop these columns and refit."
+    if not problems:
+        return None
+    shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4
+                                       else "")
+    if laplace:
+        return (
+            f"Rank deficiency: {shown}. The likelihood cannot tell these columns apart, so "
+            "their coefficients are set by the penalty alone. Fix: drop the first-named column "
+            "of each item and refit."
         )
+    raise ValueError(
+        f"The design matrix is singular, so the coefficients are not identified and no "
+        f"standard errors exist: {shown}. Fix: drop the first-named column of each item (for "
+        "a one-hot factor, one level: dummy coding) and refit."
+    )
 
 
-def _quote(feature_names, indices) -> str:
-    return ", ".join(repr(feature_names[j]) for j in indices)
+def _quote(feature_names, indices, shown: int = 6) -> str:
+    return _shortened([repr(feature_names[j]) for j in indices], shown)
 
 
 # ---------------------------------------------------------------------------------------------
