@@ -18,6 +18,8 @@ import scipy.sparse as sp
 import scipy.special
 import scipy.stats
 import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from softmaxreg import SoftmaxRegression
@@ -65,6 +67,12 @@ def anes_sm(anes):
 def anes_fit(anes):
     X, y = anes
     return mle().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def anes_result(anes, anes_fit):
+    X, y = anes
+    return anes_fit.inference(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -512,6 +520,33 @@ def test_wald_test_terms_is_the_joint_no_effect_test(anes, anes_fit):
     expected = reference.wald_test(R, scalar=True)
     np.testing.assert_allclose(table.loc["selfLR", "chi2"], expected.statistic, rtol=1e-6)
     np.testing.assert_allclose(table.loc["selfLR", "P>chi2"], expected.pvalue, rtol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    coefficients=st.lists(st.integers(-3, 3).filter(bool), min_size=1, max_size=3),
+    picks=st.lists(st.integers(0, 5), min_size=3, max_size=3, unique=True),
+    block=st.one_of(st.none(), st.integers(0, 5)),
+    constant=st.integers(-2, 2),
+)
+def test_wald_equation_strings_equal_their_matrices(anes_result, coefficients, picks, block,
+                                                   constant):
+    result = anes_result
+    terms = list(result.params.index)
+    labels = list(result.params.columns)
+    summands = []
+    R = np.zeros((6 if block is None else 1, 36))
+    for coefficient, pick in zip(coefficients, picks, strict=False):
+        name = terms[pick] if block is None else f"{labels[block]:g}:{terms[pick]}"
+        summands.append(f"{coefficient:+d} * {name}")
+        for row in range(R.shape[0]):
+            R[row, (row if block is None else block) * 6 + pick] += coefficient
+    text = " ".join(summands) + f" = {constant}"
+    test = result.wald_test(text)
+    np.testing.assert_array_equal(test.restrictions.to_numpy(), R)
+    np.testing.assert_array_equal(test.values, np.full(R.shape[0], float(constant)))
+    matrix = result.wald_test(R, values=np.full(R.shape[0], constant))
+    np.testing.assert_allclose(test.statistic, matrix.statistic, rtol=1e-12)
 
 
 def test_wald_test_bad_inputs(anes, anes_fit):
