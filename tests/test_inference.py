@@ -244,6 +244,10 @@ def test_cov_type_bad_inputs(anes, anes_fit):
         anes_fit.inference(X, y, robust=True, cov_type="nonrobust")
     with pytest.raises(ValueError, match="NaN"):
         anes_fit.inference(X, y, cov_type="cluster", groups=np.r_[np.nan, np.ones(len(y) - 1)])
+    tiny = np.full(len(y), 0.02)  # frequency weights summing to 18.9 < 36 parameters
+    small = mle().fit(X, y, sample_weight=tiny)
+    with pytest.raises(ValueError, match="more observations"):
+        small.inference(X, y, sample_weight=tiny, cov_type="HC1")
 
 
 def test_marketing_matches_statsmodels(marketing):

@@ -1103,6 +1103,11 @@ def _resolve_cov_type(cov_type, robust: bool, groups, laplace: bool) -> str:
 
 def _small_sample_factor(cov_type: str, nobs: float, n_params: int, group_codes) -> float:
     """The factor statsmodels applies to the sandwich (HC1, and CR1 for clusters)."""
+    if cov_type in ("HC1", "cluster") and nobs <= n_params:
+        raise ValueError(
+            f"cov_type={cov_type!r} needs more observations ({nobs:g}) than parameters "
+            f"({n_params}) for its small-sample factor N / (N - k)."
+        )
     if cov_type == "HC1":
         return nobs / (nobs - n_params)
     if cov_type == "cluster":
