@@ -1234,9 +1234,9 @@ def _check_design_rank(X, weights, fit_intercept, feature_names,
                                        else "")
     if laplace:
         return (
-            f"Rank deficiency: {shown}. The likelihood cannot tell these columns apart, so "
-            "their coefficients are set by the penalty alone. Fix: drop the first-named column "
-            "of each item and refit."
+            f"{shown}. The likelihood cannot tell these columns apart, so their coefficients "
+            "are set by the penalty alone (harmless for predictions). Fix, where the "
+            "coefficients matter: drop the first-named column of each item and refit."
         )
     raise ValueError(
         f"The design matrix is singular, so the coefficients are not identified and no "
