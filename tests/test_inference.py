@@ -182,6 +182,23 @@ def test_anes96_robust_matches_statsmodels_hc0(anes, anes_sm, anes_fit):
                                rtol=1e-4, atol=1e-10)
 
 
+def test_newton_steps_are_halved_where_a_full_step_would_lower_the_likelihood(anes, anes_fit):
+    X, y = anes
+    model = sm.MNLogit(y, sm.add_constant(X))
+    reference = model.fit(method="newton", tol=1e-12, disp=0)
+    far = reference.params.to_numpy().ravel(order="F") * 3.0
+    full_step = far - np.linalg.solve(model.hessian(far), model.score(far))
+    assert model.loglike(full_step) < model.loglike(far) - 1000  # plain Newton overshoots
+    started_far = mle().fit(X, y)
+    started_far.coef_ = anes_fit.coef_ * 3.0  # reference-form parameters times 3, as `far`
+    started_far.intercept_ = anes_fit.intercept_ * 3.0
+    with pytest.warns(UserWarning, match="not the optimum"):
+        result = started_far.inference(X, y)
+    assert result.converged and result.newton_steps > 2
+    assert_frame_rel(result.params, reference.params, 1e-6)
+    assert_frame_rel(result.bse, reference.bse, 1e-6)
+
+
 def test_cov_types_match_statsmodels(anes, anes_fit):
     from statsmodels.stats import sandwich_covariance
 
