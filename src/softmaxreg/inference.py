@@ -38,6 +38,7 @@ robust errors and ``nobs`` (the sum of the weights).
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from dataclasses import dataclass
 
@@ -144,7 +145,8 @@ class InferenceSummary:
         ``P>|z|`` and the two confidence bounds, one row per term.
     notes : list of str
     problems : list of (str, str)
-        Heading and paragraph of each diagnosed problem (separation), printed as a section.
+        Heading and paragraph of each diagnosed problem (separation, rank deficiency),
+        printed as a section.
     block_names : dict
         Class label -> the heading of its table (``dependent=level``).
     """
@@ -159,8 +161,6 @@ class InferenceSummary:
 
     def as_text(self) -> str:
         """The summary as plain text."""
-        import textwrap
-
         width = 78
         lines = [self.title.center(width), "=" * width]
         half = (len(self.header) + 1) // 2
