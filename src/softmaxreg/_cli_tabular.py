@@ -465,8 +465,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- summary
 def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL")
-    parser.add_argument("data", metavar="DATA", help="the training data (CSV or Parquet)")
+    parser.add_argument("model", metavar="MODEL", help="model file (with --formula: DATA)")
+    parser.add_argument("data", metavar="DATA", nargs="?",
+                        help="the training data (CSV or Parquet)")
+    parser.add_argument(
+        "--formula", metavar="F",
+        help="fit 'target ~ terms' (formulaic, penalty none) on the table given as the only "
+        "positional argument and print its summary",
+    )
     parser.add_argument("--target", metavar="COL", help="label column (default: the fitted one)")
     parser.add_argument("--reference", help="reference class (default: the first class)")
     parser.add_argument("--robust", action="store_true", help="sandwich (HC0) standard errors")
@@ -475,6 +481,10 @@ def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_summary(args: argparse.Namespace) -> int:
     """The inference table: coefficients, standard errors, z and p values per class."""
+    if args.formula is not None:
+        return _run_formula_summary(args)
+    if args.data is None:
+        raise ValueError("summary needs MODEL and DATA (or DATA with --formula)")
     model = _load_model(args.model)
     target = _target_name(model, args.target)
     if target is None:
@@ -497,6 +507,25 @@ def run_summary(args: argparse.Namespace) -> int:
             result = estimator.inference(X, y, reference=reference, robust=args.robust)
         except ValueError as exc:
             raise _explain_singular(model, exc) from None
+        print(result.summary(alpha=args.alpha))
+    return 0
+
+
+def _run_formula_summary(args: argparse.Namespace) -> int:
+    """``summary DATA --formula "y ~ x + C(g)"``: fit the formula by maximum likelihood and
+    print the inference table with the formula's labels."""
+    from . import formula
+
+    if args.data is not None:
+        raise ValueError("with --formula give only DATA (the model is fitted from the formula)")
+    frame = _read(args.model)
+    with _warnings_as_lines("summary"):
+        model = formula.fit(args.formula, frame)
+        reference = None
+        if args.reference is not None:
+            reference = _target_values(_series([args.reference]), model.classes_,
+                                       "--reference", "the command line")[0]
+        result = model.inference(reference=reference, robust=args.robust)
         print(result.summary(alpha=args.alpha))
     return 0
 

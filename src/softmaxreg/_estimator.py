@@ -506,7 +506,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ delegations
     # Each capability lives in its own module; the estimator only forwards to it.
-    def inference(self, X, y, sample_weight=None, reference=None, robust=False):
+    def inference(self, X, y, sample_weight=None, reference=None, robust=False, cov_type=None,
+                  groups=None):
         """Standard errors, z-values, p-values and a summary in reference-class form.
 
         See :func:`softmaxreg.inference.compute_inference`.
@@ -514,8 +515,20 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         from .inference import compute_inference
 
         return compute_inference(
-            self, X, y, sample_weight=sample_weight, reference=reference, robust=robust
+            self, X, y, sample_weight=sample_weight, reference=reference, robust=robust,
+            cov_type=cov_type, groups=groups,
         )
+
+    @classmethod
+    def from_formula(cls, formula: str, data, sample_weight=None, **params):
+        """Fit on a model formula such as ``"PID ~ age + C(educ)"`` (formulaic).
+
+        See :func:`softmaxreg.formula.fit`; ``params`` are the estimator's (``penalty=None``
+        unless given).
+        """
+        from .formula import fit
+
+        return fit(formula, data, sample_weight=sample_weight, **params)
 
     def save(self, path) -> None:
         """Write the fitted model to one self-describing file (no pickle).
