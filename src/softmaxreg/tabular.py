@@ -15,6 +15,7 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -175,7 +176,8 @@ class Preprocessor:
             raise ValueError(f"duplicate input column names in {names}")
         features = self.feature_names_out
         if len(set(features)) != len(features):
-            duplicates = sorted({name for name in features if features.count(name) > 1})
+            counts = Counter(features)  # linear: list.count per name was quadratic
+            duplicates = sorted(name for name, count in counts.items() if count > 1)
             raise ValueError(
                 f"the one-hot feature names {duplicates[:5]} collide with other columns; "
                 "rename the columns"
