@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _loss
 from ._objective import SoftmaxObjective
 from ._penalties import Penalty
+from ._publish import publishes_at_end
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
 from ._threads import fit_threads
@@ -204,6 +205,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return self.solver
         return choose_solver(X, objective.n_classes, self.penalty, self.fit_intercept)
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
@@ -301,6 +303,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
         return predict(self, X, kind)
 
+    @publishes_at_end
     def partial_fit(self, X, y, classes=None, sample_weight=None, n_samples_total=None):
         """One stochastic step (Adam) on a minibatch of the same softmax objective.
 
@@ -450,13 +453,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "exist and the finite coefficients returned grow without bound as tol "
                 "shrinks. Use penalty='l2' for meaningful coefficients.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if not self.converged_:
             message = _not_converged_message(
                 solver_name, self.n_iter_, self.max_iter, result.gradient_norm, self.tol, dtype
             )
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -745,6 +748,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         model.solver_ = self.solver
         return model
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None):
         """Cross-validate the path, choose ``C_`` (and ``l1_ratio_``), refit.
 
@@ -862,7 +866,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
                 "Some fits of the cross-validated path did not converge; increase max_iter, "
                 "loosen tol, or use a smaller largest C.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return self
 

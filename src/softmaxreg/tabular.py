@@ -23,6 +23,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._publish import publishes_at_end
+
 #: Default limit on the distinct values of one one-hot encoded column; above it the column is
 #: almost certainly an identifier, and encoding it would blow the design matrix up.
 MAX_CATEGORIES = 1000
@@ -512,6 +514,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         self.max_categories = max_categories
         self.drop_first = drop_first
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None) -> TabularModel:
         """Learn the preprocessing on ``X`` (a DataFrame) and fit the classifier on its output.
 
