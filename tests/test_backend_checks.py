@@ -12,9 +12,9 @@ import signal
 
 import dask
 import dask.array as da
-import distributed
 import numpy as np
 import pytest
+from conftest import local_dask_client
 
 from softmaxreg import SoftmaxRegression, _dask
 
@@ -83,17 +83,7 @@ def test_tiny_total_weight_is_refused_but_a_tiny_single_weight_is_not():
 # ------------------------------------------------------------------ Dask
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        worker_class=distributed.Nanny,
-    )
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
+    yield from local_dask_client(1)
 
 
 @pytest.fixture(scope="module")
