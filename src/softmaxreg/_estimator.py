@@ -463,12 +463,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
-    def _scores(self, X):
+    def _scores(self, X, shifted=False):
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        return _loss.linear_scores(X, self.coef_, self.intercept_)
+        # rows that overflow are recomputed: no NaN probabilities for finite X (see _loss)
+        return _loss.prediction_scores(X, self.coef_, self.intercept_, shifted=shifted)
 
     def decision_function(self, X):
         """Linear scores.
@@ -489,19 +490,19 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict_proba")
-        return _loss.softmax(self._scores(X))
+        return _loss.softmax(self._scores(X, shifted=True))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K), max-shifted."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict_log_proba")
-        return _loss.log_softmax(self._scores(X))
+        return _loss.log_softmax(self._scores(X, shifted=True))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict")
-        scores = self._scores(X)  # checks that the model is fitted first
+        scores = self._scores(X, shifted=True)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ delegations
@@ -871,12 +872,13 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
-    def _scores(self, X):
+    def _scores(self, X, shifted=False):
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        return _loss.linear_scores(X, self.coef_, self.intercept_)
+        # rows that overflow are recomputed: no NaN probabilities for finite X (see _loss)
+        return _loss.prediction_scores(X, self.coef_, self.intercept_, shifted=shifted)
 
     def decision_function(self, X):
         """Linear scores, ndarray of shape (n_samples, K) ((n_samples,) for two classes)."""
@@ -887,13 +889,13 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
-        return _loss.softmax(self._scores(X))
+        return _loss.softmax(self._scores(X, shifted=True))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K)."""
-        return _loss.log_softmax(self._scores(X))
+        return _loss.log_softmax(self._scores(X, shifted=True))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
-        scores = self._scores(X)  # checks that the model is fitted first
+        scores = self._scores(X, shifted=True)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]
