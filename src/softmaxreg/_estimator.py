@@ -80,7 +80,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     Minimises ``C * sum_i s_i * (-log P(y_i | x_i)) + R(W)`` with ``s_i`` the product of
     ``sample_weight`` and ``class_weight``, and ``R`` the penalty; the intercept is never
     penalised. At equal ``C`` and penalty this is scikit-learn's ``LogisticRegression``
-    objective, so the coefficients agree to solver precision.
+    objective, so the coefficients agree to solver precision, for K >= 3 classes.
+
+    With K = 2, scikit-learn fits one vector ``beta`` while this model keeps a row per class
+    and penalises both; at the optimum ``coef_[0] = -coef_[1]`` and
+    ``beta = coef_[1] - coef_[0]``, so the same ``C`` is not the same model. With mixing
+    ``r = l1_ratio`` (0 for "l2", 1 for "l1"), ``SoftmaxRegression(C=C)`` equals
+    ``LogisticRegression(C=2 * C / (1 + r), l1_ratio=2 * r / (1 + r))``: ``C' = 2 C`` for L2,
+    ``C' = C`` for L1.
 
     Parameters
     ----------

@@ -999,7 +999,9 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
 
     - A :class:`SoftmaxRegression` has one input ``"input"`` of shape ``[N, n_features]``.
     - A :class:`~softmaxreg.tabular.TabularModel` (what ``softmaxreg fit`` trains) has one
-      input per raw column, named like the column, of shape ``[N, 1]``: numeric columns in
+      input per raw column, named like the column (a column named ``label``,
+      ``probabilities`` or ``softmaxreg/...`` gets ``_input`` appended, see
+      ``Preprocessor.onnx_input_names``), of shape ``[N, 1]``: numeric columns in
       ``dtype``, string columns as ``string``, integer-coded categorical columns as
       ``int64``, boolean ones as ``bool``. Numeric columns are concatenated and
       standardised (``Sub``/``Div``) when the model was fitted with ``standardize``;
@@ -1049,7 +1051,8 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
     n_classes = coef.shape[0]
 
     nodes, inputs, initializers = [], [], []
-    prefix = "softmaxreg/"  # internal names cannot collide with column names used as inputs
+    # internal names: no input starts with the prefix (see Preprocessor.onnx_input_names)
+    prefix = "softmaxreg/"
 
     def constant(array: np.ndarray, label: str) -> str:
         initializers.append(numpy_helper.from_array(np.asarray(array), prefix + label))
@@ -1152,15 +1155,19 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     position = {feature: index for index, feature in enumerate(features)}
     numeric = [c for c in preprocessor.columns if isinstance(c, NumericColumn)]
     categorical = [c for c in preprocessor.columns if not isinstance(c, NumericColumn)]
-    # One [N, 1] input per raw column, in the order of the table.
+    # One [N, 1] input per raw column, in the order of the table, named like the column
+    # unless that name is an output's or an internal one.
+    input_names = preprocessor.onnx_input_names
     input_types = {"str": TensorProto.STRING, "int": TensorProto.INT64, "bool": TensorProto.BOOL}
     for column in preprocessor.columns:
         element = float_type if isinstance(column, NumericColumn) else input_types[column.kind]
-        inputs.append(helper.make_tensor_value_info(column.name, element, [None, 1]))
+        inputs.append(helper.make_tensor_value_info(input_names[column.name], element, [None, 1]))
     blocks, order = [], []
     if numeric:
         stacked = prefix + "numeric"
-        nodes.append(helper.make_node("Concat", [c.name for c in numeric], [stacked], axis=1))
+        nodes.append(
+            helper.make_node("Concat", [input_names[c.name] for c in numeric], [stacked], axis=1)
+        )
         block = prefix + "numeric64"
         nodes.append(helper.make_node("Cast", [stacked], [block], to=TensorProto.DOUBLE))
         if any(column.scale is not None for column in numeric):
@@ -1180,13 +1187,16 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     for index, column in enumerate(categorical):
         tag = f"{prefix}onehot{index}"
         if column.kind == "str":
-            source, attributes = column.name, {"cats_strings": list(column.categories)}
+            source, attributes = input_names[column.name], {"cats_strings": list(column.categories)}
         elif column.kind == "int":
-            source, attributes = column.name, {"cats_int64s": [int(c) for c in column.categories]}
+            source = input_names[column.name]
+            attributes = {"cats_int64s": [int(c) for c in column.categories]}
         else:
             # OneHotEncoder has no bool input: compare 0/1 codes instead.
             source = tag + "/int"
-            nodes.append(helper.make_node("Cast", [column.name], [source], to=TensorProto.INT64))
+            nodes.append(
+                helper.make_node("Cast", [input_names[column.name]], [source], to=TensorProto.INT64)
+            )
             attributes = {"cats_int64s": [int(c) for c in column.categories]}
         nodes.append(
             helper.make_node(
