@@ -11,7 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import textwrap
 import tracemalloc
 from pathlib import Path
 
@@ -284,3 +288,44 @@ def test_longest_file_name_saves_and_loads(model, tmp_path):
         model.save(path)
         np.testing.assert_array_equal(softmaxreg.load(path).coef_, model.coef_)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_process_killed_mid_write_leaves_the_old_file_and_no_debris(model, tmp_path):
+    """A save whose process is SIGKILLed while the new file is being synced: the old model
+    is intact and no temporary file is left (the file has no name until it is complete, on
+    systems with O_TMPFILE)."""
+    if not hasattr(os, "O_TMPFILE"):
+        pytest.skip("no O_TMPFILE: the named temporary file of a killed save stays behind")
+    path = tmp_path / "m.json"
+    model.save(path)
+    before = path.read_bytes()
+    code = textwrap.dedent(
+        f"""
+        import os, sys, time
+        import numpy as np
+        from softmaxreg import load, _io
+        model = load({str(path)!r})
+        model.coef_ = model.coef_ * 2.0
+
+        def stall(descriptor):
+            print("syncing", flush=True)
+            time.sleep(60)
+
+        _io.os.fsync = stall
+        model.save({str(path)!r})
+        """
+    )
+    source_root = str(Path(softmaxreg.__file__).parent.parent)
+    env = dict(os.environ, PYTHONPATH=source_root)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "syncing"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+    assert path.read_bytes() == before

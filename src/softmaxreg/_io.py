@@ -362,6 +362,13 @@ def _dumps(document: dict) -> str:
 
 
 def _atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it.
+
+    Where the system supports it (Linux ``O_TMPFILE`` on ext4, xfs, btrfs, tmpfs, and
+    /proc), the temporary file has no name while it is written and synced and gets one just
+    before the rename, so even a process killed mid-write (SIGKILL) leaves nothing behind;
+    elsewhere it is a hidden named file. Either is removed on any exception.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     # Only the start of the name goes into the temporary one, so that any name the file
     # system accepts (up to 255 bytes) leaves room for the random part.
@@ -371,18 +378,8 @@ def _atomic_write(path: str, data: bytes) -> None:
     except OSError:
         existing_mode = None
     try:
-        # os.open with mode 0o666 lets the umask decide the permissions of a new file, as for
-        # any new file (tempfile.mkstemp would make the model readable by its owner only).
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            if existing_mode is not None:  # a replaced model keeps its permissions
-                os.fchmod(file.fileno(), existing_mode)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        if not _write_anonymous(folder, temporary, data, existing_mode):
+            _write_named(temporary, data, existing_mode)
         os.replace(temporary, path)
     except BaseException as exc:  # KeyboardInterrupt and MemoryError too: no debris left
         try:
@@ -392,6 +389,37 @@ def _atomic_write(path: str, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
         raise
+
+
+def _write_anonymous(folder: str, temporary: str, data: bytes, mode: int | None) -> bool:
+    """Write and sync ``data`` in an unnamed file of ``folder``, then name it ``temporary``;
+    False (nothing written) where the system cannot."""
+    # os.open with mode 0o666 lets the umask decide the permissions of a new file, as for any
+    # new file (tempfile.mkstemp would make the model readable by its owner only).
+    try:
+        descriptor = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
+    except (AttributeError, OSError):
+        return False
+    with os.fdopen(descriptor, "wb") as file:
+        _fill(file, data, mode)
+        try:
+            os.link(f"/proc/self/fd/{file.fileno()}", temporary)
+        except OSError:  # no /proc: the unnamed file is dropped with its descriptor
+            return False
+    return True
+
+
+def _write_named(temporary: str, data: bytes, mode: int | None) -> None:
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
+        _fill(file, data, mode)
+
+
+def _fill(file, data: bytes, mode: int | None) -> None:
+    if mode is not None:  # a replaced model keeps its permissions
+        os.fchmod(file.fileno(), mode)
+    file.write(data)
+    file.flush()
+    os.fsync(file.fileno())
 
 
 # ================================================================================== loading
