@@ -196,10 +196,12 @@ def prediction_scores(X, coef: np.ndarray, intercept: np.ndarray, *, shifted: bo
     -------
     ndarray of shape (n, K)
     """
+    if not _is_host(X):
+        return linear_scores(X, coef, intercept)
     with np.errstate(over="ignore", invalid="ignore"):
         scores = linear_scores(X, coef, intercept)
-    if not _is_host(X):
-        return scores
+        if np.isfinite(scores.sum()):  # one pass: a NaN or an infinity reaches the sum
+            return scores
     expected = np.isfinite(scores) | ~np.isfinite(intercept)
     bad = np.flatnonzero(~np.all(expected, axis=1))
     if bad.size == 0:

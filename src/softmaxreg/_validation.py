@@ -157,11 +157,10 @@ def check_label_values(labels: np.ndarray) -> None:
     if labels.ndim == 1 and labels.dtype.kind in "biuU":
         return
     if labels.dtype.kind == "O":
-        n_missing = sum(1 for label in labels.ravel() if _is_missing(label))
-        if n_missing:
+        if any(_is_missing(label) for label in labels.ravel()):
             raise ValueError(
-                f"y contains {n_missing} missing label(s) (None or NaN); drop those samples "
-                "or give them a class."
+                "y contains missing labels (None or NaN); drop those samples or give them a "
+                "class."
             )
     try:
         check_classification_targets(labels)
