@@ -84,6 +84,17 @@ def test_device_is_refused_before_reading():
     assert peak < 1 << 20  # nothing of the endless stream was read
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="no /proc")
+def test_file_reporting_size_zero_is_read_up_to_the_limit(monkeypatch):
+    """/proc files are regular files of reported size 0 that hold text: read (bounded),
+    then refused as what they are."""
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        softmaxreg.load("/proc/self/status")
+    monkeypatch.setattr(io, "MAX_FILE_BYTES", 64)
+    with pytest.raises(ModelFileError, match="larger than"):
+        softmaxreg.load("/proc/self/maps")
+
+
 def test_symlink_to_a_model_loads_and_a_directory_is_refused(document, tmp_path):
     target = sign(document, tmp_path / "real.json")
     link = tmp_path / "link.json"

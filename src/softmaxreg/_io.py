@@ -487,19 +487,18 @@ def _read_bounded(path: str) -> bytes:
         _check_size(info.st_size, path)
         with os.fdopen(descriptor, "rb", buffering=0) as file:
             descriptor = None
-            data = file.read(info.st_size + 1)
-            if len(data) > info.st_size:
-                # The file grew, or reports no size (some /proc files): read on, bounded.
-                parts = [data]
-                total = len(data)
-                while total <= MAX_FILE_BYTES:
-                    part = file.read(min(1 << 20, MAX_FILE_BYTES + 1 - total))
-                    if not part:
-                        break
-                    parts.append(part)
-                    total += len(part)
-                _check_size(total, path)
-                data = b"".join(parts)
+            # Up to the end, in one read where the size is right; a file that grows or
+            # reports no size (some /proc files) is read on in blocks, up to the limit.
+            parts, total = [], 0
+            while total <= MAX_FILE_BYTES:
+                wanted = max(info.st_size + 1 - total, 1 << 20)
+                part = file.read(min(wanted, MAX_FILE_BYTES + 1 - total))
+                if not part:
+                    break
+                parts.append(part)
+                total += len(part)
+            _check_size(total, path)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
     except OSError as exc:
         raise OSError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     finally:
