@@ -117,6 +117,21 @@ def test_dask_weights_get_the_in_memory_check(client, case):
     assert str(info.value) == in_memory_error(weights=weights)
 
 
+def test_dask_predictions_on_rows_near_the_float_limit_equal_in_memory(dask_model):
+    rows = np.vstack([np.full((3, 3), 1e308), [[1e308, -1e308, 1e308]], X[:4]])
+    chunked = da.from_array(rows, chunks=(4, 3))
+    expected = dask_model.predict_proba(rows)
+    assert np.all(np.isfinite(expected))
+    np.testing.assert_array_equal(dask_model.predict_proba(chunked).compute(), expected)
+    np.testing.assert_array_equal(dask_model.predict(chunked).compute(), dask_model.predict(rows))
+    np.testing.assert_array_equal(
+        dask_model.predict_log_proba(chunked).compute(), dask_model.predict_log_proba(rows)
+    )
+    np.testing.assert_array_equal(
+        dask_model.decision_function(chunked).compute(), dask_model.decision_function(rows)
+    )
+
+
 def test_dask_fit_on_stopped_workers_times_out(client, monkeypatch):
     """The worker holding the blocks is stopped (SIGSTOP) after the first Newton step: the
     fit raises a clear TimeoutError after the configured wait, not a hang."""

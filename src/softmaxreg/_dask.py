@@ -156,20 +156,22 @@ def _per_class(block, weights):
     return weights[block]
 
 
+# prediction_scores as in SoftmaxRegression: rows that overflow give finite probabilities
 def _proba_block(block, coef, intercept):
-    return _loss.softmax(_loss.linear_scores(block, coef, intercept))
+    return _loss.softmax(_loss.prediction_scores(block, coef, intercept, shifted=True))
 
 
 def _log_proba_block(block, coef, intercept):
-    return _loss.log_softmax(_loss.linear_scores(block, coef, intercept))
+    return _loss.log_softmax(_loss.prediction_scores(block, coef, intercept, shifted=True))
 
 
 def _scores_block(block, coef, intercept):
-    return _loss.linear_scores(block, coef, intercept)
+    return _loss.prediction_scores(block, coef, intercept)
 
 
 def _label_block(block, coef, intercept, classes):
-    return classes[np.argmax(_loss.linear_scores(block, coef, intercept), axis=1)]
+    scores = _loss.prediction_scores(block, coef, intercept, shifted=True)
+    return classes[np.argmax(scores, axis=1)]
 
 
 # ---------------------------------------------------------------- the objective
