@@ -194,3 +194,18 @@ def test_array_api_weights_get_the_in_memory_check(case):
     with pytest.raises(ValueError) as info:
         SoftmaxRegression().fit(torch.asarray(X), torch.asarray(y), sample_weight=weights)
     assert str(info.value) == in_memory_error(weights=weights)
+
+
+def test_array_api_predictions_on_rows_near_the_float_limit_equal_numpy():
+    model = SoftmaxRegression().fit(X, y)
+    rows = np.vstack([np.full((2, 3), 1e308), [[1e308, -1e308, 1e308]], X[:3]])
+    on_torch = SoftmaxRegression().fit(torch.asarray(X), torch.asarray(y))
+    for kind in ("predict_proba", "predict_log_proba", "decision_function"):
+        expected = getattr(model, kind)(rows)
+        assert not np.any(np.isnan(expected)), kind
+        got = getattr(on_torch, kind)(torch.asarray(rows))
+        assert isinstance(got, torch.Tensor), kind
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-9, err_msg=kind)
+    np.testing.assert_array_equal(
+        on_torch.predict(torch.asarray(rows)).numpy(), model.predict(rows)
+    )

@@ -165,7 +165,8 @@ def predict(estimator, X, kind: str):
         intercept = _loss.to_device(intercept, X)
     if X.dtype != coef.dtype:
         X = xp.astype(X, coef.dtype)
-    scores = _loss.linear_scores(X, coef, intercept)
+    # rows that overflow are repaired as for NumPy input (see _loss.prediction_scores)
+    scores = _loss.prediction_scores(X, coef, intercept, shifted=kind != "decision_function")
     if kind == "predict_proba":
         return _loss.softmax(scores)
     if kind == "predict_log_proba":

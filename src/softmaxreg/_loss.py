@@ -183,11 +183,13 @@ def prediction_scores(X, coef: np.ndarray, intercept: np.ndarray, *, shifted: bo
     then <= 0, 0 at the most probable class), which leaves softmax, log-softmax and argmax
     as they are: probabilities come out finite and correct (1 for the class whose score
     overflows highest). A class with an intercept of -inf (absent from a fold of
-    ``SoftmaxRegressionCV``) keeps its score of -inf without a recomputation.
+    ``SoftmaxRegressionCV``) keeps its score of -inf without a recomputation. Array API
+    input (PyTorch, CuPy) is computed on its device; only when a score there is not finite
+    does the whole prediction go through the host, which repairs it.
 
     Parameters
     ----------
-    X : {ndarray, sparse matrix} of shape (n, d), finite
+    X : {ndarray, sparse matrix, array API array} of shape (n, d), finite
     coef : ndarray of shape (K, d)
     intercept : ndarray of shape (K,)
     shifted : bool
@@ -197,7 +199,13 @@ def prediction_scores(X, coef: np.ndarray, intercept: np.ndarray, *, shifted: bo
     ndarray of shape (n, K)
     """
     if not _is_host(X):
-        return linear_scores(X, coef, intercept)
+        scores = linear_scores(X, coef, intercept)
+        xp = _namespace(scores)
+        if bool(xp.isfinite(xp.sum(scores))):
+            return scores
+        # rare: the whole prediction on the host, where the rows are repaired, and back
+        host = prediction_scores(to_host(X), to_host(coef), to_host(intercept), shifted=shifted)
+        return to_device(host, scores)
     with np.errstate(over="ignore", invalid="ignore"):
         scores = linear_scores(X, coef, intercept)
         if np.isfinite(scores.sum()):  # one pass: a NaN or an infinity reaches the sum
