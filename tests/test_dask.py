@@ -9,6 +9,7 @@ import distributed
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import local_dask_client
 from sklearn.datasets import make_classification
 
 from softmaxreg import SoftmaxRegression, _dask
@@ -20,17 +21,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        worker_class=distributed.Nanny,
-    )
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
+    yield from local_dask_client(2)
 
 
 @pytest.fixture(scope="module")

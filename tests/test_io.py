@@ -13,6 +13,7 @@ import json
 import math
 import os
 import pickle
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -551,13 +552,20 @@ def valid_bytes(iris_model, tmp_path_factory) -> bytes:
 
 
 def _load_only_value_error(path: Path):
-    """Load ``path``: a ValueError is the only acceptable failure; a success must be usable."""
+    """Load ``path``: a ModelFileError is the only acceptable failure, and the load's peak
+    memory (tracemalloc) stays within the bound of the parse; a success must be usable."""
+    tracemalloc.start()
     try:
         model = softmaxreg.load(path)
     except ValueError as exc:
+        assert isinstance(exc, io.ModelFileError), repr(exc)
         assert str(exc)
         event("rejected")
         return None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= io.MAX_PARSE_MEMORY_FACTOR * path.stat().st_size + (8 << 20)
     check_usable(model)
     event("loaded and usable")
     return model
@@ -590,7 +598,7 @@ def check_usable(model) -> None:
 def test_mutated_bytes_only_raise_value_error(valid_bytes, tmp_path, data):
     mutated = bytearray(valid_bytes)
     for _ in range(data.draw(st.integers(1, 4), label="n_mutations")):
-        operation = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
+        operation = data.draw(st.sampled_from(["flip", "delete", "insert", "repeat", "truncate"]))
         position = data.draw(st.integers(0, len(mutated) - 1), label="position")
         if operation == "flip":
             mutated[position] = data.draw(st.integers(0, 255), label="byte")
@@ -598,6 +606,9 @@ def test_mutated_bytes_only_raise_value_error(valid_bytes, tmp_path, data):
             del mutated[position : position + data.draw(st.integers(1, 40))]
         elif operation == "insert":
             mutated[position:position] = data.draw(st.binary(min_size=1, max_size=8))
+        elif operation == "repeat":  # a field blown up: a slice repeated up to 20,000 times
+            piece = bytes(mutated[position : position + data.draw(st.integers(1, 30))])
+            mutated[position:position] = piece * data.draw(st.integers(2, 20_000))
         else:
             del mutated[position:]
         if not mutated:

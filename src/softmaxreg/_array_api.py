@@ -80,7 +80,13 @@ def prepare_fit(estimator, X, y, sample_weight):
     from array_api_compat import device
 
     from ._penalties import Penalty
-    from ._validation import check_sample_weight, class_weight_vector, require_two_classes
+    from ._validation import (
+        check_label_values,
+        check_sample_weight,
+        class_weight_vector,
+        require_two_classes,
+        unique_labels,
+    )
 
     xp = _loss._namespace(X)
     if X.ndim != 2:
@@ -98,12 +104,14 @@ def prepare_fit(estimator, X, y, sample_weight):
             raise ValueError(f"y must be 1-D; got shape {tuple(y.shape)}.")
         classes_x, codes = xp.unique_inverse(y)
         classes = _loss.to_host(classes_x)
+        check_label_values(classes)  # the in-memory checks, on the distinct labels
         codes = xp.asarray(codes, device=dev)
     else:
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D; got shape {y.shape}.")
-        classes, codes_host = np.unique(y, return_inverse=True)
+        check_label_values(y)
+        classes, codes_host = unique_labels(y, return_inverse=True)
         codes = xp.asarray(codes_host.astype(np.int64), device=dev)  # one transfer of y
     if codes.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {codes.shape[0]}.")
@@ -157,7 +165,8 @@ def predict(estimator, X, kind: str):
         intercept = _loss.to_device(intercept, X)
     if X.dtype != coef.dtype:
         X = xp.astype(X, coef.dtype)
-    scores = _loss.linear_scores(X, coef, intercept)
+    # rows that overflow are repaired as for NumPy input (see _loss.prediction_scores)
+    scores = _loss.prediction_scores(X, coef, intercept, shifted=kind != "decision_function")
     if kind == "predict_proba":
         return _loss.softmax(scores)
     if kind == "predict_log_proba":

@@ -18,6 +18,14 @@ Data flow (what travels where):
 
 ``DaskSoftmaxObjective`` implements the protocol of ``_objective.SoftmaxObjective`` (it reuses
 the penalty and scaling code of that class) so lbfgs and newton-cg run unchanged.
+
+Every wait for the cluster is bounded: a result that does not come within the Dask setting
+``softmaxreg.dask-timeout`` (seconds, default :data:`DEFAULT_TIMEOUT`; e.g.
+``dask.config.set({"softmaxreg.dask-timeout": 60})``) raises ``TimeoutError``, so a fit on a
+cluster whose workers stopped answering (SIGSTOP, a hung node) fails instead of waiting
+forever. The inputs get the in-memory fit's checks of labels and weights, computed on the
+workers: the distinct labels (continuous floats, NaN or None are refused with the same
+messages) and the finiteness, minimum and sum of the weights.
 """
 
 from __future__ import annotations
@@ -32,6 +40,46 @@ from ._objective import ScaledHessian, SoftmaxObjective
 __all__ = ["DaskSoftmaxObjective", "is_dask_collection", "prepare_fit", "predict_lazy"]
 
 _TREE_ARITY = 8
+#: Seconds to wait for any one result from the cluster (a pass, a reduction) by default.
+DEFAULT_TIMEOUT = 600.0
+
+
+def fit_timeout() -> float:
+    """The Dask setting ``softmaxreg.dask-timeout``, or :data:`DEFAULT_TIMEOUT`."""
+    import dask
+
+    timeout = dask.config.get("softmaxreg.dask-timeout", DEFAULT_TIMEOUT)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if not timeout > 0:
+        raise ValueError(
+            "the Dask setting softmaxreg.dask-timeout must be a positive number of seconds; "
+            f"got {dask.config.get('softmaxreg.dask-timeout')!r}."
+        )
+    return timeout
+
+
+def _result(future, timeout: float):
+    """``future.result()``, or a clear ``TimeoutError`` after ``timeout`` seconds."""
+    try:
+        return future.result(timeout=timeout)
+    except TimeoutError:  # distributed's TimeoutError is the builtin one
+        raise TimeoutError(
+            f"the Dask cluster did not return a result within {timeout:g} s: its workers may "
+            "be stopped, hung or overloaded. The wait is set by the Dask setting "
+            "softmaxreg.dask-timeout (seconds)."
+        ) from None
+
+
+def _compute(client, collection, timeout: float):
+    """Compute a Dask collection (or a list of them) on ``client``, waiting at most
+    ``timeout`` seconds."""
+    futures = client.compute(collection)
+    if not isinstance(futures, list):
+        return _result(futures, timeout)
+    return [_result(future, timeout) for future in futures]
 
 
 def is_dask_collection(obj) -> bool:
@@ -108,20 +156,22 @@ def _per_class(block, weights):
     return weights[block]
 
 
+# prediction_scores as in SoftmaxRegression: rows that overflow give finite probabilities
 def _proba_block(block, coef, intercept):
-    return _loss.softmax(_loss.linear_scores(block, coef, intercept))
+    return _loss.softmax(_loss.prediction_scores(block, coef, intercept, shifted=True))
 
 
 def _log_proba_block(block, coef, intercept):
-    return _loss.log_softmax(_loss.linear_scores(block, coef, intercept))
+    return _loss.log_softmax(_loss.prediction_scores(block, coef, intercept, shifted=True))
 
 
 def _scores_block(block, coef, intercept):
-    return _loss.linear_scores(block, coef, intercept)
+    return _loss.prediction_scores(block, coef, intercept)
 
 
 def _label_block(block, coef, intercept, classes):
-    return classes[np.argmax(_loss.linear_scores(block, coef, intercept), axis=1)]
+    scores = _loss.prediction_scores(block, coef, intercept, shifted=True)
+    return classes[np.argmax(scores, axis=1)]
 
 
 # ---------------------------------------------------------------- the objective
@@ -176,6 +226,8 @@ class DaskSoftmaxObjective(SoftmaxObjective):
     C : float
     penalty : Penalty
     client : distributed.Client
+    timeout : float or None
+        Seconds to wait for any one result (None: :data:`DEFAULT_TIMEOUT`).
 
     Notes
     -----
@@ -183,8 +235,11 @@ class DaskSoftmaxObjective(SoftmaxObjective):
     [K*p, K*p] for ``hessian``) and floats; nothing of size n reaches the client.
     """
 
-    def __init__(self, X, y, n_classes, sample_weight, fit_intercept, C, penalty, client):
+    def __init__(
+        self, X, y, n_classes, sample_weight, fit_intercept, C, penalty, client, timeout=None
+    ):
         self.client = client
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
         self.X = X  # kept for the shape checks of the solvers (dense -> Kronecker)
         self.n_classes = int(n_classes)
         self.fit_intercept = bool(fit_intercept)
@@ -212,7 +267,7 @@ class DaskSoftmaxObjective(SoftmaxObjective):
                 client.submit(_add, *futures[i : i + _TREE_ARITY], pure=False)
                 for i in range(0, len(futures), _TREE_ARITY)
             ]
-        return futures[0].result()
+        return _result(futures[0], self.timeout)
 
     def _reduce(self, func, operators, **kwargs):
         futures = [self.client.submit(func, op, pure=False, **kwargs) for op in operators]
@@ -300,20 +355,27 @@ class DaskSoftmaxObjective(SoftmaxObjective):
 
 
 # ---------------------------------------------------------------- estimator glue
-def _as_arrays(X, y, sample_weight):
+def _to_array(frame, client, timeout: float):
+    """A dask dataframe or series as a dask array with known row chunks (the partition
+    lengths computed under the timeout)."""
+    lengths = _compute(client, frame.map_partitions(len), timeout)
+    return frame.to_dask_array(lengths=[int(n) for n in lengths])
+
+
+def _as_arrays(X, y, sample_weight, client, timeout: float):
     import dask.array as da
     import dask.dataframe as dd
 
     feature_names = None
     if isinstance(X, dd.DataFrame):
         feature_names = np.asarray(X.columns, dtype=object)
-        X = X.to_dask_array(lengths=True)
+        X = _to_array(X, client, timeout)
     elif not isinstance(X, da.Array):
         X = da.from_array(np.asarray(X))
     if isinstance(y, dd.Series | dd.DataFrame):
-        y = y.to_dask_array(lengths=True)
+        y = _to_array(y, client, timeout)
     if isinstance(sample_weight, dd.Series):
-        sample_weight = sample_weight.to_dask_array(lengths=True)
+        sample_weight = _to_array(sample_weight, client, timeout)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D array for X; got {X.ndim} dimensions.")
     if X.dtype not in (np.float32, np.float64):
@@ -321,7 +383,11 @@ def _as_arrays(X, y, sample_weight):
             raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
         X = X.astype(np.float64)
     if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
+        # what compute_chunk_sizes does, with the timeout: the rows of each row block
+        import dask
+
+        rows = [dask.delayed(_block_rows)(block) for block in X.to_delayed()[:, 0]]
+        X._chunks = (tuple(int(n) for n in _compute(client, rows, timeout)),) + X.chunks[1:]
     X = X.rechunk({1: -1})
     if not isinstance(y, da.Array):
         y = np.asarray(y)
@@ -349,6 +415,19 @@ def _as_arrays(X, y, sample_weight):
     return X, y, sample_weight, feature_names
 
 
+def _block_rows(block) -> int:
+    return block.shape[0]
+
+
+def _block_labels(block):
+    """The distinct labels of a block; in first-seen order when they cannot be sorted (the
+    client then raises the in-memory fit's error for them)."""
+    try:
+        return np.unique(block)
+    except TypeError:
+        return np.array(list(dict.fromkeys(block.tolist())), dtype=object)
+
+
 def prepare_fit(estimator, X, y, sample_weight):
     """Validate Dask inputs and build the objective.
 
@@ -358,23 +437,41 @@ def prepare_fit(estimator, X, y, sample_weight):
     classes : ndarray of shape (K,)
     feature_names : ndarray of shape (d,) or None
     """
-    import dask
     import dask.array as da
 
     from ._penalties import Penalty
-    from ._validation import class_weight_vector, require_two_classes
+    from ._validation import (
+        check_label_values,
+        check_weight_values,
+        class_weight_vector,
+        require_two_classes,
+        unique_labels,
+    )
 
     client = _client()
-    X, y, sample_weight, feature_names = _as_arrays(X, y, sample_weight)
+    timeout = fit_timeout()
+    X, y, sample_weight, feature_names = _as_arrays(X, y, sample_weight, client, timeout)
     if X.shape[0] == 0:
         raise ValueError("X has 0 samples; at least one is required.")
     if sample_weight is not None:
-        low, total = dask.compute(sample_weight.min(), sample_weight.sum())
-        if low < 0:
-            raise ValueError("sample_weight contains negative values; weights must be >= 0.")
-        if not total > 0:
-            raise ValueError("sample_weight is zero for every sample; at least one must be > 0.")
-    classes = da.unique(y).compute()  # class-sized
+        # the in-memory checks, from three numbers computed on the workers
+        finite, low, total = _compute(
+            client,
+            [
+                da.isfinite(sample_weight).all(),
+                sample_weight.min(),
+                sample_weight.sum(dtype=np.float64),
+            ],
+            timeout,
+        )
+        check_weight_values(bool(finite), float(low), float(total), X.dtype)
+    # class-sized: the distinct labels of every block, merged and checked here with the
+    # in-memory fit's checks (continuous, NaN, None, types that cannot be ordered)
+    n_blocks = len(y.chunks[0])
+    distinct = y.map_blocks(_block_labels, chunks=((np.nan,) * n_blocks,), dtype=y.dtype)
+    labels = np.asarray(_compute(client, distinct, timeout))
+    check_label_values(labels)
+    classes = unique_labels(labels)
     require_two_classes(classes, "SoftmaxRegression")
     codes = y.map_blocks(functools.partial(_encode, classes=classes), dtype=np.intp)
     n_classes = classes.shape[0]
@@ -382,7 +479,7 @@ def prepare_fit(estimator, X, y, sample_weight):
     if class_weight is not None:
         if class_weight == "balanced":
             w = None if sample_weight is None else sample_weight
-            counts = da.bincount(codes, weights=w, minlength=n_classes).compute()
+            counts = _compute(client, da.bincount(codes, weights=w, minlength=n_classes), timeout)
             per_class = counts.sum() / (n_classes * np.maximum(counts, 1e-300))
         else:
             per_class = class_weight_vector(class_weight, classes, classes, None)
@@ -391,7 +488,15 @@ def prepare_fit(estimator, X, y, sample_weight):
         sample_weight = weights if sample_weight is None else weights * sample_weight
     penalty = Penalty.from_params(estimator.penalty, estimator.l1_ratio)
     objective = DaskSoftmaxObjective(
-        X, codes, n_classes, sample_weight, estimator.fit_intercept, estimator.C, penalty, client
+        X,
+        codes,
+        n_classes,
+        sample_weight,
+        estimator.fit_intercept,
+        estimator.C,
+        penalty,
+        client,
+        timeout,
     )
     if not objective.weight_sum > 0:
         raise ValueError("class_weight and sample_weight leave every sample with weight 0.")

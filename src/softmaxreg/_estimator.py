@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _loss
 from ._objective import SoftmaxObjective
 from ._penalties import Penalty
+from ._publish import publishes_at_end
 from ._solvers import SOLVERS
 from ._solvers._auto import choose_solver
 from ._threads import fit_threads
@@ -78,7 +79,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     Minimises ``C * sum_i s_i * (-log P(y_i | x_i)) + R(W)`` with ``s_i`` the product of
     ``sample_weight`` and ``class_weight``, and ``R`` the penalty; the intercept is never
     penalised. At equal ``C`` and penalty this is scikit-learn's ``LogisticRegression``
-    objective, so the coefficients agree to solver precision.
+    objective, so the coefficients agree to solver precision, for K >= 3 classes.
+
+    With K = 2, scikit-learn fits one vector ``beta`` while this model keeps a row per class
+    and penalises both; at the optimum ``coef_[0] = -coef_[1]`` and
+    ``beta = coef_[1] - coef_[0]``, so the same ``C`` is not the same model. With mixing
+    ``r = l1_ratio`` (0 for "l2", 1 for "l1"), ``SoftmaxRegression(C=C)`` equals
+    ``LogisticRegression(C=2 * C / (1 + r), l1_ratio=2 * r / (1 + r))``: ``C' = 2 C`` for L2,
+    ``C' = C`` for L1.
 
     Parameters
     ----------
@@ -207,6 +215,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return self.solver
         return choose_solver(X, objective.n_classes, self.penalty, self.fit_intercept)
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
@@ -304,6 +313,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
         return predict(self, X, kind)
 
+    @publishes_at_end
     def partial_fit(self, X, y, classes=None, sample_weight=None, n_samples_total=None):
         """One stochastic step (Adam) on a minibatch of the same softmax objective.
 
@@ -453,22 +463,23 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "exist and the finite coefficients returned grow without bound as tol "
                 "shrinks. Use penalty='l2' for meaningful coefficients.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if not self.converged_:
             message = _not_converged_message(
                 solver_name, self.n_iter_, self.max_iter, result.gradient_norm, self.tol, dtype
             )
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return self
 
     # ------------------------------------------------------------------ prediction
-    def _scores(self, X):
+    def _scores(self, X, shifted=False):
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        return _loss.linear_scores(X, self.coef_, self.intercept_)
+        # rows that overflow are recomputed: no NaN probabilities for finite X (see _loss)
+        return _loss.prediction_scores(X, self.coef_, self.intercept_, shifted=shifted)
 
     def decision_function(self, X):
         """Linear scores.
@@ -489,19 +500,19 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict_proba")
-        return _loss.softmax(self._scores(X))
+        return _loss.softmax(self._scores(X, shifted=True))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K), max-shifted."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict_log_proba")
-        return _loss.log_softmax(self._scores(X))
+        return _loss.log_softmax(self._scores(X, shifted=True))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
         if _backend(X) is not None:
             return self._predict_backend(X, "predict")
-        scores = self._scores(X)  # checks that the model is fitted first
+        scores = self._scores(X, shifted=True)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ delegations
@@ -761,6 +772,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         model.solver_ = self.solver
         return model
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None):
         """Cross-validate the path, choose ``C_`` (and ``l1_ratio_``), refit.
 
@@ -878,17 +890,18 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
                 "Some fits of the cross-validated path did not converge; increase max_iter, "
                 "loosen tol, or use a smaller largest C.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return self
 
     # ------------------------------------------------------------------ prediction
-    def _scores(self, X):
+    def _scores(self, X, shifted=False):
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        return _loss.linear_scores(X, self.coef_, self.intercept_)
+        # rows that overflow are recomputed: no NaN probabilities for finite X (see _loss)
+        return _loss.prediction_scores(X, self.coef_, self.intercept_, shifted=shifted)
 
     def decision_function(self, X):
         """Linear scores, ndarray of shape (n_samples, K) ((n_samples,) for two classes)."""
@@ -899,13 +912,13 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, ndarray of shape (n_samples, K); rows sum to 1."""
-        return _loss.softmax(self._scores(X))
+        return _loss.softmax(self._scores(X, shifted=True))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, ndarray of shape (n_samples, K)."""
-        return _loss.log_softmax(self._scores(X))
+        return _loss.log_softmax(self._scores(X, shifted=True))
 
     def predict(self, X):
         """Most probable class, ndarray of shape (n_samples,)."""
-        scores = self._scores(X)  # checks that the model is fitted first
+        scores = self._scores(X, shifted=True)  # checks that the model is fitted first
         return self.classes_[np.argmax(scores, axis=1)]

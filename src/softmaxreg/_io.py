@@ -24,12 +24,18 @@ One UTF-8 JSON document, never pickle::
     }
 
 Numbers are JSON numbers written with Python's shortest round-trip ``repr``, so float64 (and
-float32) arrays come back bit for bit. ``load`` reads at most :data:`MAX_FILE_BYTES`,
-rejects NaN/infinity, duplicate keys, unknown keys and nesting beyond the schema, checks
-every type, shape, count and range, and verifies the checksum (which catches accidental
-corruption such as a flipped digit in a coefficient; it is not a signature). Every problem
-raises :class:`ModelFileError`, a ``ValueError``. Files of schema version 1 stay loadable by
-later versions.
+float32) arrays come back bit for bit. ``load`` opens regular files only (a FIFO or a
+device is refused without reading), reads at most :data:`MAX_FILE_BYTES`, and before parsing
+counts the JSON structure of the bytes to bound the memory the parse would take: a file whose
+lists, objects and values would need more than :data:`MAX_PARSE_MEMORY_FACTOR` times its
+size is refused unparsed. It rejects NaN/infinity,
+duplicate keys, unknown keys and nesting beyond the schema, checks every type, shape, count,
+range and name (solver names, unique feature names), and verifies the checksum (which
+catches accidental corruption such as a flipped digit in a coefficient; it is not a
+signature), hashing the canonical JSON piece by piece. Every problem raises
+:class:`ModelFileError`, a ``ValueError``. ``save`` runs the same checks on what it is about
+to write, so every file it writes loads. Files of schema version 1 stay loadable by later
+versions.
 
 ONNX export
 -----------
@@ -44,6 +50,7 @@ import math
 import numbers
 import os
 import secrets
+import stat
 
 import numpy as np
 
@@ -56,6 +63,12 @@ MAX_FEATURES = 100_000_000
 MAX_PARAMETERS = 100_000_000
 MAX_STRING_LENGTH = 100_000
 MAX_COLUMNS = 1_000_000
+#: Bound on the memory of parsing a file, in multiples of its size (plus
+#: ``_PARSE_MEMORY_SLACK`` for small files). Model files need well under it: a coefficient
+#: costs a Python float (32 bytes) per 4 or more bytes of text, a feature name of two
+#: characters 60 bytes per 5; a file of empty lists or objects would cost 20-100 times its size.
+MAX_PARSE_MEMORY_FACTOR = 16
+_PARSE_MEMORY_SLACK = 16 << 20
 
 _HEADER_KEYS = {"format", "schema_version", "library_version", "checksum", "model"}
 _MODEL_KEYS = {
@@ -111,6 +124,11 @@ def save_model(model, path: str | os.PathLike) -> None:
         When the model is not fitted.
     TypeError
         For another kind of object, or class labels that cannot be stored.
+    ValueError
+        When ``load`` would refuse the file: more coefficients, classes, features or bytes
+        than a model file may hold (:data:`MAX_FILE_BYTES`, :data:`MAX_PARAMETERS` ...), a
+        feature name longer than :data:`MAX_STRING_LENGTH`, or duplicate feature names.
+        Nothing is written then.
     OSError
         When the file cannot be written.
     """
@@ -124,7 +142,15 @@ def save_model(model, path: str | os.PathLike) -> None:
         "checksum": _checksum(body),
         "model": body,
     }
-    _atomic_write(os.fspath(path), _dumps(document).encode("utf-8"))
+    data = _dumps(document).encode("utf-8")
+    # The checks of load, on what is about to be written: every file save writes loads.
+    try:
+        _check_size(len(data), "the model file")
+        _check_structure(data)
+        _decode_model(body)
+    except ModelFileError as exc:
+        raise ValueError(f"cannot save this model: load would refuse the file: {exc}") from None
+    _atomic_write(os.fspath(path), data)
 
 
 def _encode_model(model) -> dict:
@@ -275,7 +301,47 @@ def _canonical(body) -> bytes:
 
 
 def _checksum(body) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
+    """``"sha256:"`` and the hex digest of ``_canonical(body)``, hashed piece by piece so
+    that no copy of the whole canonical text is made."""
+    digest = hashlib.sha256()
+    _hash_canonical(body, digest.update)
+    return "sha256:" + digest.hexdigest()
+
+
+_HASH_CHUNK = 4096
+
+
+def _hash_canonical(value, update) -> None:
+    """Feed ``_canonical(value)`` to ``update`` in pieces of at most ``_HASH_CHUNK``
+    scalars (``json.dumps`` of each run of scalars; containers are descended into)."""
+    if isinstance(value, dict):
+        update(b"{")
+        for index, key in enumerate(sorted(value)):
+            if index:
+                update(b",")
+            update(_canonical(key))
+            update(b":")
+            _hash_canonical(value[key], update)
+        update(b"}")
+    elif isinstance(value, list):
+        update(b"[")
+        first = True
+        for start in range(0, len(value), _HASH_CHUNK):
+            chunk = value[start : start + _HASH_CHUNK]
+            if any(isinstance(item, dict | list) for item in chunk):
+                for item in chunk:
+                    if not first:
+                        update(b",")
+                    first = False
+                    _hash_canonical(item, update)
+            else:
+                if not first:
+                    update(b",")
+                first = False
+                update(_canonical(chunk)[1:-1])
+        update(b"]")
+    else:
+        update(_canonical(value))
 
 
 def _dumps(document: dict) -> str:
@@ -296,28 +362,64 @@ def _dumps(document: dict) -> str:
 
 
 def _atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it.
+
+    Where the system supports it (Linux ``O_TMPFILE`` on ext4, xfs, btrfs, tmpfs, and
+    /proc), the temporary file has no name while it is written and synced and gets one just
+    before the rename, so even a process killed mid-write (SIGKILL) leaves nothing behind;
+    elsewhere it is a hidden named file. Either is removed on any exception.
+    """
     folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(
-        folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    )
+    # Only the start of the name goes into the temporary one, so that any name the file
+    # system accepts (up to 255 bytes) leaves room for the random part.
+    temporary = os.path.join(folder, f".{os.path.basename(path)[:32]}.{secrets.token_hex(8)}.tmp")
     try:
-        # os.open with mode 0o666 lets the umask decide the permissions, as for any new file
-        # (tempfile.mkstemp would make the model readable by its owner only).
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
+        existing_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        existing_mode = None
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        if not _write_anonymous(folder, temporary, data, existing_mode):
+            _write_named(temporary, data, existing_mode)
         os.replace(temporary, path)
-    except OSError as exc:
+    except BaseException as exc:  # KeyboardInterrupt and MemoryError too: no debris left
         try:
             os.unlink(temporary)
         except OSError:
             pass
-        raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise OSError(f"cannot write model file {path}: {exc.strerror or exc}") from None
+        raise
+
+
+def _write_anonymous(folder: str, temporary: str, data: bytes, mode: int | None) -> bool:
+    """Write and sync ``data`` in an unnamed file of ``folder``, then name it ``temporary``;
+    False (nothing written) where the system cannot."""
+    # os.open with mode 0o666 lets the umask decide the permissions of a new file, as for any
+    # new file (tempfile.mkstemp would make the model readable by its owner only).
+    try:
+        descriptor = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
+    except (AttributeError, OSError):
+        return False
+    with os.fdopen(descriptor, "wb") as file:
+        _fill(file, data, mode)
+        try:
+            os.link(f"/proc/self/fd/{file.fileno()}", temporary)
+        except OSError:  # no /proc: the unnamed file is dropped with its descriptor
+            return False
+    return True
+
+
+def _write_named(temporary: str, data: bytes, mode: int | None) -> None:
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
+        _fill(file, data, mode)
+
+
+def _fill(file, data: bytes, mode: int | None) -> None:
+    if mode is not None:  # a replaced model keeps its permissions
+        os.fchmod(file.fileno(), mode)
+    file.write(data)
+    file.flush()
+    os.fsync(file.fileno())
 
 
 # ================================================================================== loading
@@ -348,33 +450,116 @@ def load(path: str | os.PathLike):
     path = os.fspath(path)
     data = _read_bounded(path)
     try:
-        document = _parse(data)
+        text = _decode_text(data)
+        del data  # the bytes go before the parse: the text alone is kept
+        document = _parse(text)
+        del text
         return _decode_document(document)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: not a valid softmaxreg model file: {exc}") from None
 
 
 def _read_bounded(path: str) -> bytes:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path}: is a directory, not a model file")
+    """The bytes of the regular file ``path``, at most ``MAX_FILE_BYTES`` of them.
+
+    The file is opened without blocking and checked with ``fstat`` on that descriptor before
+    anything is read, so a FIFO (whose open and read would wait for a writer), a device such
+    as /dev/zero, or a socket is refused at once.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise ModelFileError(
-                f"{path}: {size} bytes is larger than a model file may be ({MAX_FILE_BYTES} bytes)"
-            )
-        with open(path, "rb") as file:
-            # Read one byte past the limit: special files report size 0 but never end.
-            data = file.read(MAX_FILE_BYTES + 1)
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file not found: {path}") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a directory, not a model file") from None
     except OSError as exc:
         raise OSError(f"cannot read model file {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: larger than a model file may be ({MAX_FILE_BYTES} bytes)")
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelFileError(f"{path}: is a directory, not a model file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(
+                f"{path}: not a regular file (a FIFO, device or socket); model files are "
+                "regular files"
+            )
+        _check_size(info.st_size, path)
+        with os.fdopen(descriptor, "rb", buffering=0) as file:
+            descriptor = None
+            # Up to the end, in one read where the size is right; a file that grows or
+            # reports no size (some /proc files) is read on in blocks, up to the limit.
+            parts, total = [], 0
+            while total <= MAX_FILE_BYTES:
+                wanted = max(info.st_size + 1 - total, 1 << 20)
+                part = file.read(min(wanted, MAX_FILE_BYTES + 1 - total))
+                if not part:
+                    break
+                parts.append(part)
+                total += len(part)
+            _check_size(total, path)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+    except OSError as exc:
+        raise OSError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
     if not data.strip():
         raise ModelFileError(f"{path}: not a valid softmaxreg model file: the file is empty")
     return data
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(
+            f"{what}: {size} bytes is larger than a model file may be ({MAX_FILE_BYTES} bytes)"
+        )
+
+
+def parse_memory_estimate(data: bytes) -> int:
+    """An upper bound on the bytes the Python objects of ``json.loads(data)`` take, from a
+    count of its structural characters (C-speed ``bytes.count``, no copy).
+
+    Per item, CPython 3.11+ on 64 bits (measured with tracemalloc): a list 112 bytes (its
+    header and first block of slots), an object (the parser's list of
+    pairs and the dict) 320, a key-value pair 64, a list slot 9 (with over-allocation), a
+    number 32 (an int of up to 18 digits; a float takes 24), a string 60, and every byte
+    of the file once more as a character of a string (4 times where the text may hold
+    non-ASCII characters). Brackets, commas and colons inside strings are counted as
+    structure too, which only raises the bound.
+    """
+    n_lists = data.count(b"[")
+    n_objects = data.count(b"{")
+    n_pairs = data.count(b":")
+    n_commas = data.count(b",")
+    n_strings = data.count(b'"') // 2
+    # every value but the root follows a comma, a colon or an opening bracket; strings and
+    # containers are counted on their own (an escaped quote lowers this count by 1/2 but
+    # adds 30 for a string: the bound holds)
+    n_scalars = max(0, n_commas + n_pairs + 1 - n_strings)
+    per_character = 1 if data.isascii() and b"\\u" not in data else 4
+    return (
+        112 * n_lists
+        + 320 * n_objects
+        + 64 * n_pairs
+        + 9 * (n_commas + n_lists + n_objects)
+        + 32 * n_scalars
+        + 60 * n_strings
+        + per_character * len(data)
+    )
+
+
+def _check_structure(data: bytes) -> None:
+    """Refuse, before parsing, a file whose parse would take more than
+    ``MAX_PARSE_MEMORY_FACTOR`` times its size."""
+    estimate = parse_memory_estimate(data)
+    allowed = MAX_PARSE_MEMORY_FACTOR * len(data) + _PARSE_MEMORY_SLACK
+    if estimate > allowed:
+        raise ModelFileError(
+            f"its JSON structure would take about {estimate / 2**20:.0f} MiB to parse, more "
+            f"than {MAX_PARSE_MEMORY_FACTOR} times the size of the file; a model file holds "
+            "lists of numbers and names, not this many nested lists, objects or values"
+        )
 
 
 def _reject_constant(name: str):
@@ -397,14 +582,19 @@ def _unique_keys(pairs):
     return result
 
 
-def _parse(data: bytes):
+def _decode_text(data: bytes) -> str:
+    """The checked text of the file's bytes (foreign formats and floods refused)."""
     for magic, what in _FOREIGN_MAGIC:
         if data.startswith(magic):
             raise ModelFileError(f"the file is {what}")
+    _check_structure(data)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModelFileError(f"not UTF-8 text (byte {exc.start}); not a JSON model") from None
+
+
+def _parse(text: str):
     try:
         return json.loads(
             text,
@@ -540,6 +730,9 @@ def _decode_document(document):
     body = document["model"]
     if not isinstance(body, dict):
         raise ModelFileError(f"model: expected an object, got {_type(body)}")
+    # Fields first, the checksum last: a file of the wrong shape is refused after a check of
+    # list lengths, before the whole body is hashed.
+    model = _decode_model(body)
     try:
         actual = _checksum(body)
     except (RecursionError, ValueError):  # nesting the parser accepted but the encoder refuses
@@ -548,11 +741,30 @@ def _decode_document(document):
         raise ModelFileError(
             "checksum mismatch: the model was modified or corrupted after it was written"
         )
-    return _decode_model(body)
+    return model
+
+
+def _fitted_solvers() -> list[str]:
+    """The names ``solver_`` can hold: the registry's, and "adam" of ``partial_fit``."""
+    from ._solvers import SOLVERS
+
+    return sorted({*SOLVERS, "adam"})
+
+
+def _first_duplicate(values: list):
+    """The first value of ``values`` seen twice, or None."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 def _decode_model(body: dict):
     from ._estimator import SoftmaxRegression
+    from ._solvers import SOLVERS
+    from ._validation import check_params
 
     _dict(body, "model", _MODEL_KEYS)
     if body["estimator"] != "SoftmaxRegression":
@@ -583,17 +795,25 @@ def _decode_model(body: dict):
         _list(feature_names, "model.feature_names", length=n_features)
         for index, name in enumerate(feature_names):
             _str(name, f"model.feature_names[{index}]")
+        duplicate = _first_duplicate(feature_names)
+        if duplicate is not None:
+            _fail("model.feature_names", f"duplicate feature name {duplicate[:60]!r}")
     params = _decode_params(body["params"], classes)
     if not params.get("fit_intercept", True) and np.any(intercept != 0):
         _fail("model.intercept", "must be all zeros when fit_intercept is false")
     n_iter = _int(body["n_iter"], "model.n_iter", 0, 2**62)
     converged = _bool(body["converged"], "model.converged")
     solver = _str(body["solver"], "model.solver", max_length=100)
+    if solver not in _fitted_solvers():
+        _fail("model.solver", f"unknown solver {solver[:60]!r}; one of {_fitted_solvers()}")
 
     estimator = SoftmaxRegression()
     try:
         estimator.set_params(**params)
-    except ValueError as exc:  # a parameter this version does not know
+        # the checks of fit: what fit refuses (say elasticnet without l1_ratio, an unknown
+        # solver name) cannot have been fitted
+        check_params(estimator, SOLVERS)
+    except (TypeError, ValueError) as exc:
         _fail("model.params", str(exc).splitlines()[0][:200])
     estimator.classes_ = classes
     estimator.coef_ = np.ascontiguousarray(coef)
@@ -806,7 +1026,9 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
 
     - A :class:`SoftmaxRegression` has one input ``"input"`` of shape ``[N, n_features]``.
     - A :class:`~softmaxreg.tabular.TabularModel` (what ``softmaxreg fit`` trains) has one
-      input per raw column, named like the column, of shape ``[N, 1]``: numeric columns in
+      input per raw column, named like the column (a column named ``label``,
+      ``probabilities`` or ``softmaxreg/...`` gets ``_input`` appended, see
+      ``Preprocessor.onnx_input_names``), of shape ``[N, 1]``: numeric columns in
       ``dtype``, string columns as ``string``, integer-coded categorical columns as
       ``int64``, boolean ones as ``bool``. Numeric columns are concatenated and
       standardised (``Sub``/``Div``) when the model was fitted with ``standardize``;
@@ -856,7 +1078,8 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
     n_classes = coef.shape[0]
 
     nodes, inputs, initializers = [], [], []
-    prefix = "softmaxreg/"  # internal names cannot collide with column names used as inputs
+    # internal names: no input starts with the prefix (see Preprocessor.onnx_input_names)
+    prefix = "softmaxreg/"
 
     def constant(array: np.ndarray, label: str) -> str:
         initializers.append(numpy_helper.from_array(np.asarray(array), prefix + label))
@@ -959,15 +1182,19 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     position = {feature: index for index, feature in enumerate(features)}
     numeric = [c for c in preprocessor.columns if isinstance(c, NumericColumn)]
     categorical = [c for c in preprocessor.columns if not isinstance(c, NumericColumn)]
-    # One [N, 1] input per raw column, in the order of the table.
+    # One [N, 1] input per raw column, in the order of the table, named like the column
+    # unless that name is an output's or an internal one.
+    input_names = preprocessor.onnx_input_names
     input_types = {"str": TensorProto.STRING, "int": TensorProto.INT64, "bool": TensorProto.BOOL}
     for column in preprocessor.columns:
         element = float_type if isinstance(column, NumericColumn) else input_types[column.kind]
-        inputs.append(helper.make_tensor_value_info(column.name, element, [None, 1]))
+        inputs.append(helper.make_tensor_value_info(input_names[column.name], element, [None, 1]))
     blocks, order = [], []
     if numeric:
         stacked = prefix + "numeric"
-        nodes.append(helper.make_node("Concat", [c.name for c in numeric], [stacked], axis=1))
+        nodes.append(
+            helper.make_node("Concat", [input_names[c.name] for c in numeric], [stacked], axis=1)
+        )
         block = prefix + "numeric64"
         nodes.append(helper.make_node("Cast", [stacked], [block], to=TensorProto.DOUBLE))
         if any(column.scale is not None for column in numeric):
@@ -987,13 +1214,16 @@ def _onnx_preprocessing(preprocessor, float_type, nodes, inputs, constant, prefi
     for index, column in enumerate(categorical):
         tag = f"{prefix}onehot{index}"
         if column.kind == "str":
-            source, attributes = column.name, {"cats_strings": list(column.categories)}
+            source, attributes = input_names[column.name], {"cats_strings": list(column.categories)}
         elif column.kind == "int":
-            source, attributes = column.name, {"cats_int64s": [int(c) for c in column.categories]}
+            source = input_names[column.name]
+            attributes = {"cats_int64s": [int(c) for c in column.categories]}
         else:
             # OneHotEncoder has no bool input: compare 0/1 codes instead.
             source = tag + "/int"
-            nodes.append(helper.make_node("Cast", [column.name], [source], to=TensorProto.INT64))
+            nodes.append(
+                helper.make_node("Cast", [input_names[column.name]], [source], to=TensorProto.INT64)
+            )
             attributes = {"cats_int64s": [int(c) for c in column.categories]}
         nodes.append(
             helper.make_node(

@@ -170,6 +170,64 @@ def linear_scores(X, coef: np.ndarray, intercept: np.ndarray | None) -> np.ndarr
     return np.ascontiguousarray(raw)
 
 
+def prediction_scores(X, coef: np.ndarray, intercept: np.ndarray, *, shifted: bool = False):
+    """``linear_scores`` [n, K] for prediction, never NaN for finite input.
+
+    Rows whose plain scores are not finite (features or coefficients near 1e308 overflow the
+    product to inf, and inf - inf gives NaN) are recomputed from the row scaled by its
+    largest entry and the coefficients by theirs: ``z = (x / s_x) (W / s_w)^T + b / (s_x s_w)``
+    is finite, and the scores are ``s_x (s_w z)``, finite or the infinity of the right sign.
+    With ``shifted`` those rows are first shifted by their maximum (``z - max z``, the scores
+    then <= 0, 0 at the most probable class), which leaves softmax, log-softmax and argmax
+    as they are: probabilities come out finite and correct (1 for the class whose score
+    overflows highest). A class with an intercept of -inf (absent from a fold of
+    ``SoftmaxRegressionCV``) keeps its score of -inf without a recomputation. Array API
+    input (PyTorch, CuPy) is computed on its device; only when a score there is not finite
+    does the whole prediction go through the host, which repairs it.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix, array API array} of shape (n, d), finite
+    coef : ndarray of shape (K, d)
+    intercept : ndarray of shape (K,)
+    shifted : bool
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+    """
+    if not _is_host(X):
+        scores = linear_scores(X, coef, intercept)
+        xp = _namespace(scores)
+        if bool(xp.isfinite(xp.sum(scores))):
+            return scores
+        # rare: the whole prediction on the host, where the rows are repaired, and back
+        host = prediction_scores(to_host(X), to_host(coef), to_host(intercept), shifted=shifted)
+        return to_device(host, scores)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = linear_scores(X, coef, intercept)
+        if np.isfinite(scores.sum()):  # one pass: a NaN or an infinity reaches the sum
+            return scores
+    expected = np.isfinite(scores) | ~np.isfinite(intercept)
+    bad = np.flatnonzero(~np.all(expected, axis=1))
+    if bad.size == 0:
+        return scores
+    rows = X[bad]
+    if sp.issparse(rows):
+        x_scale = np.asarray(abs(rows).max(axis=1).todense()).ravel()
+    else:
+        x_scale = np.max(np.abs(rows), axis=1)
+    x_scale = np.maximum(x_scale, 1.0).astype(scores.dtype)
+    w_scale = scores.dtype.type(max(1.0, float(np.max(np.abs(coef)))))
+    scaled = sp.diags(1.0 / x_scale) @ rows if sp.issparse(rows) else rows / x_scale[:, None]
+    z = np.asarray(scaled @ (coef / w_scale).T) + intercept / w_scale / x_scale[:, None]
+    if shifted:
+        z = z - z.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # an overflow to +-inf is the right limit here
+        scores[bad] = x_scale[:, None] * (w_scale * z)
+    return scores
+
+
 def _loss_and_proba(raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None):
     """Weighted summed cross-entropy and the probabilities, from the scores (overwrites ``raw``)."""
     n = raw.shape[0]

@@ -21,11 +21,17 @@ So during a fit every BLAS other than NumPy's runs on one thread, and so does Nu
 product is small (``SMALL_PRODUCT`` multiply-adds or fewer). The limits only ever lower the
 user's settings (``threadpoolctl.threadpool_limits`` still rules), and are restored after the
 fit.
+
+The thread counts are process-wide, so concurrent fits (from several Python threads) share one
+limit: the first fit to limit a library saves its setting, later ones only count themselves
+in, and the last one to finish restores the setting (under a lock). Saving and restoring per
+fit would let a fit save another fit's temporary 1 and restore it last.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,20 +42,24 @@ import scipy.sparse as sp
 SMALL_PRODUCT = 1e7
 
 _CONTROLLERS: dict = {}  # the BLAS controllers, found once (the libraries load with NumPy/SciPy)
+_LOCK = threading.Lock()
+# id(controller) -> [fits holding the limit, the thread count to restore]
+_HELD: dict[int, list[int]] = {}
 
 
 def blas_controllers() -> tuple[list, list]:
     """``(numpy_blas, other_blas)``: threadpoolctl's controllers of NumPy's BLAS and of every
     other BLAS loaded. When none of them lies in NumPy's directory (one BLAS shared by NumPy
     and SciPy, as in conda), all count as NumPy's."""
-    if not _CONTROLLERS:
-        from threadpoolctl import ThreadpoolController
+    with _LOCK:
+        if not _CONTROLLERS:
+            from threadpoolctl import ThreadpoolController
 
-        controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-        own = [c for c in controllers if "numpy" in str(c.filepath)]
-        _CONTROLLERS["numpy"] = own or controllers
-        _CONTROLLERS["other"] = [c for c in controllers if own and c not in own]
-    return _CONTROLLERS["numpy"], _CONTROLLERS["other"]
+            controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+            own = [c for c in controllers if "numpy" in str(c.filepath)]
+            _CONTROLLERS["other"] = [c for c in controllers if own and c not in own]
+            _CONTROLLERS["numpy"] = own or controllers
+        return _CONTROLLERS["numpy"], _CONTROLLERS["other"]
 
 
 def product_work(X, n_classes: int) -> float:
@@ -64,11 +74,29 @@ def fit_threads(X, n_classes: int):
     """Context for one fit (or one path of fits) on in-memory X: see the module docstring."""
     numpy_blas, other_blas = blas_controllers()
     limited = other_blas + (numpy_blas if product_work(X, n_classes) <= SMALL_PRODUCT else [])
-    previous = [controller.num_threads for controller in limited]
+    _hold(limited)
     try:
-        for controller in limited:
-            controller.set_num_threads(1)
         yield
     finally:
-        for controller, threads in zip(limited, previous, strict=True):
-            controller.set_num_threads(threads)
+        _release(limited)
+
+
+def _hold(controllers: list) -> None:
+    with _LOCK:
+        for controller in controllers:
+            held = _HELD.get(id(controller))
+            if held is None:
+                _HELD[id(controller)] = [1, controller.num_threads]
+                controller.set_num_threads(1)
+            else:
+                held[0] += 1
+
+
+def _release(controllers: list) -> None:
+    with _LOCK:
+        for controller in controllers:
+            held = _HELD[id(controller)]
+            held[0] -= 1
+            if held[0] == 0:
+                del _HELD[id(controller)]
+                controller.set_num_threads(held[1])

@@ -60,11 +60,35 @@ def check_params(estimator, supported_solvers) -> None:
         raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {class_weight!r}.")
 
 
+def check_weight_values(all_finite: bool, smallest: float, total: float, dtype) -> None:
+    """The checks of the values of ``sample_weight``, from what every backend can compute
+    cheaply: whether all are finite, the smallest, and the sum in ``dtype`` (the in-memory,
+    Dask and array API fits share these messages).
+
+    A positive sum below ``tiny / eps`` of ``dtype`` (1e-292 in float64) is refused too: the
+    weighted losses would underflow to 0 or to subnormal numbers, and the gradient would come
+    out 0/0. Scaling every weight by ``a`` and ``C`` by ``1 / a`` gives the same fit.
+    """
+    if not all_finite:
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if smallest < 0:
+        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
+    if not total > 0:
+        raise ValueError("sample_weight is zero for every sample; at least one must be > 0.")
+    info = np.finfo(dtype)
+    if total < info.tiny / info.eps:
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, too little to compute with in {info.dtype} "
+            f"(below {info.tiny / info.eps:.1e}: the weighted losses underflow); multiply the "
+            "weights by a constant and divide C by it, which gives the same fit."
+        )
+
+
 def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | None:
     """Return ``sample_weight`` as a 1-D array of ``dtype``, or None for unit weights.
 
-    Raises ``ValueError`` for a wrong shape or length, NaN/inf, negative entries or an
-    all-zero vector.
+    Raises ``ValueError`` for a wrong shape or length, NaN/inf, negative entries, an
+    all-zero vector or one too small to compute with (see :func:`check_weight_values`).
     """
     if sample_weight is None:
         return None
@@ -80,13 +104,15 @@ def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | No
         raise ValueError(
             f"sample_weight has {sample_weight.shape[0]} entries but X has {n_samples} samples."
         )
-    if not np.all(np.isfinite(sample_weight)):
-        raise ValueError("sample_weight contains NaN or infinity.")
-    if np.any(sample_weight < 0):
-        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
-    if not np.any(sample_weight > 0):
-        raise ValueError("sample_weight is zero for every sample; at least one must be > 0.")
-    return sample_weight.astype(dtype, copy=False)
+    all_finite = bool(np.all(np.isfinite(sample_weight)))
+    converted = sample_weight.astype(dtype, copy=False)
+    check_weight_values(
+        all_finite,
+        float(sample_weight.min()) if all_finite else np.nan,
+        float(converted.sum(dtype=np.float64)) if all_finite else np.nan,
+        dtype,
+    )
+    return converted
 
 
 def class_weight_vector(class_weight, classes: np.ndarray, y, sample_weight) -> np.ndarray:
@@ -116,22 +142,67 @@ def require_two_classes(classes: np.ndarray, who: str) -> None:
     if classes.shape[0] < 2:
         found = f"only one class: {classes[0]!r}" if classes.shape[0] else "no class"
         raise ValueError(
-            f"{who} needs samples of at least 2 classes in the data, but the data contains "
-            f"{found}."
+            f"{who} needs samples of at least 2 classes in the data, but the data contains {found}."
         )
+
+
+def check_label_values(labels: np.ndarray) -> None:
+    """Raise ``ValueError`` for labels that are not classes: missing ones (None, NaN),
+    continuous floats, several columns (scikit-learn's ``check_classification_targets``).
+
+    Checking the distinct labels gives the same answer as checking all of them, so the Dask
+    and array API fits call this on their classes and raise the in-memory fit's messages.
+    """
+    # one-dimensional integer, boolean or string labels are always classification targets;
+    # scikit-learn's check (its type_of_target, 0.3 ms on 1,797 labels, 2% of a digits fit)
+    # is asked only about the others: floats (continuous?), objects, several columns
+    if labels.ndim == 1 and labels.dtype.kind in "biuU":
+        return
+    if labels.dtype.kind == "O":
+        if any(_is_missing(label) for label in labels.ravel()):
+            raise ValueError(
+                "y contains missing labels (None or NaN); drop those samples or give them a "
+                "class."
+            )
+    try:
+        check_classification_targets(labels)
+    except TypeError:  # its np.unique cannot order str beside int
+        raise _mixed_types_error(labels) from None
+
+
+def _mixed_types_error(labels) -> ValueError:
+    kinds = sorted({type(label).__name__ for label in np.ravel(labels)})
+    return ValueError(
+        f"y mixes labels of types {kinds}, which cannot be ordered; give every class label "
+        "the same type (all str, or all numbers)."
+    )
+
+
+def _is_missing(label) -> bool:
+    return (
+        label is None
+        or (isinstance(label, float | np.floating) and label != label)
+        or type(label).__name__ in ("NAType", "NaTType")
+    )
+
+
+def unique_labels(labels: np.ndarray, return_inverse: bool = False):
+    """``np.unique`` of labels, with labels of types that cannot be ordered (strings mixed
+    with numbers) a ``ValueError`` rather than NumPy's bare ``TypeError``."""
+    try:
+        return np.unique(labels, return_inverse=return_inverse)
+    except TypeError:
+        raise _mixed_types_error(labels) from None
 
 
 def encode_labels(y, who: str) -> tuple[np.ndarray, np.ndarray]:
     """Classification labels [n] -> (sorted distinct classes [K], codes ``0..K-1`` [n] intp).
 
-    Raises ``ValueError`` for continuous targets or fewer than two classes, naming ``who``.
+    Raises ``ValueError`` for missing or continuous labels, labels of mixed types or fewer
+    than two classes, naming ``who``.
     """
     y = np.asarray(y)
-    # one-dimensional integer, boolean or string labels are always classification targets;
-    # scikit-learn's check (its type_of_target, 0.3 ms on 1,797 labels, 2% of a digits fit)
-    # is asked only about the others: floats (continuous?), objects, several columns
-    if not (y.ndim == 1 and y.dtype.kind in "biuU"):
-        check_classification_targets(y)
-    classes, codes = np.unique(y, return_inverse=True)
+    check_label_values(y)
+    classes, codes = unique_labels(y, return_inverse=True)
     require_two_classes(classes, who)
     return classes, codes.astype(np.intp)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
+
+from ._publish import publishes_at_end
 
 #: Default limit on the distinct values of one one-hot encoded column; above it the column is
 #: almost certainly an identifier, and encoding it would blow the design matrix up.
@@ -29,6 +32,9 @@ MAX_CATEGORIES = 1000
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".txt")
 _TSV_SUFFIXES = (".tsv", ".tsv.gz", ".tab")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+# Names of the exported ONNX graph that inputs must not take (see _io.to_onnx).
+_ONNX_RESERVED = ("label", "probabilities")
+_ONNX_PREFIX = "softmaxreg/"
 
 
 class UnknownCategoryWarning(UserWarning):
@@ -175,7 +181,8 @@ class Preprocessor:
             raise ValueError(f"duplicate input column names in {names}")
         features = self.feature_names_out
         if len(set(features)) != len(features):
-            duplicates = sorted({name for name in features if features.count(name) > 1})
+            counts = Counter(features)  # linear: list.count per name was quadratic
+            duplicates = sorted(name for name, count in counts.items() if count > 1)
             raise ValueError(
                 f"the one-hot feature names {duplicates[:5]} collide with other columns; "
                 "rename the columns"
@@ -326,11 +333,32 @@ class Preprocessor:
 
         return pd.DataFrame(self.transform(frame), columns=self.feature_names_out)
 
+    @property
+    def onnx_input_names(self) -> dict[str, str]:
+        """The name of each raw column's input in the ONNX graph: the column's own name,
+        except for names the graph uses itself (the outputs ``label`` and ``probabilities``,
+        and internal names under ``softmaxreg/``), which get ``_input`` appended (and more
+        underscores while that is taken too)."""
+        taken = set(self.input_names) | set(_ONNX_RESERVED)
+        names = {}
+        for name in self.input_names:
+            if name in _ONNX_RESERVED or name.startswith(_ONNX_PREFIX):
+                candidate = name + "_input"
+                while candidate in taken:
+                    candidate += "_"
+                taken.add(candidate)
+                names[name] = candidate
+            else:
+                names[name] = name
+        return names
+
     def onnx_inputs(self, frame, dtype=np.float32) -> dict[str, np.ndarray]:
         """The feed of the exported ONNX graph for ``frame``: one ``[n, 1]`` array per input
-        column (numeric ones in ``dtype``, strings as objects, int64, bool)."""
+        column (numeric ones in ``dtype``, strings as objects, int64, bool), keyed by
+        :attr:`onnx_input_names`."""
         frame = as_frame(frame)
         feed = {}
+        input_names = self.onnx_input_names
         for column in self.columns:
             if column.name not in frame.columns:
                 raise ValueError(f"column {column.name!r} is missing from the data")
@@ -343,7 +371,7 @@ class Preprocessor:
                 values = _integer_values(series, column.name)
             else:
                 values = _bool_values(series, column.name)
-            feed[column.name] = values.reshape(-1, 1)
+            feed[input_names[column.name]] = values.reshape(-1, 1)
         return feed
 
 
@@ -384,8 +412,26 @@ def _column_kind(series, name: str, *, force_categorical: bool) -> str:
             return "int"
         raise ValueError(f"column {name!r} holds non-integer numbers and cannot be one-hot encoded")
     if types.is_string_dtype(dtype) or types.is_object_dtype(dtype):
+        _check_scalar_values(series, name)
         return "str"
     raise ValueError(f"column {name!r} has unsupported type {dtype}; convert or drop it")
+
+
+def _check_scalar_values(series, name: str) -> None:
+    """Refuse an object column holding lists, dicts, bytes, Decimals ... (what Parquet list,
+    struct, map, binary and decimal columns become in pandas): turned into strings, each
+    distinct value would be one-hot encoded as a category of its own."""
+    for value in series.to_numpy():
+        if value is None or isinstance(value, str | numbers.Real | np.bool_):
+            continue
+        if type(value).__name__ in ("NAType", "NaTType"):
+            continue
+        raise ValueError(
+            f"column {name!r} holds {type(value).__name__} values (such as "
+            f"{repr(value)[:40]}), not strings, numbers or booleans: a list, struct, map, "
+            "binary or decimal column (from Parquet, say) cannot be one-hot encoded; convert "
+            "it to strings or numbers, or drop it"
+        )
 
 
 def _categorical_values(series, name: str, kind: str) -> np.ndarray:
@@ -510,6 +556,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         self.max_categories = max_categories
         self.drop_first = drop_first
 
+    @publishes_at_end
     def fit(self, X, y, sample_weight=None) -> TabularModel:
         """Learn the preprocessing on ``X`` (a DataFrame) and fit the classifier on its output.
 

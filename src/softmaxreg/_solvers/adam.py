@@ -16,7 +16,8 @@ removes most of the minibatch noise of the last iterate: on standardised digits 
 minibatches an epoch) it reaches the batch optimum's training log-loss to within 0.5 % in 30
 epochs (``tests/test_partial_fit.py``).
 
-All functions are pure: they take a state and return a new one.
+All functions are pure: they take a state and return a new one; a step that would make the
+state non-finite raises instead.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def adam_step(
         )
     t = state.n_steps + 1
     first = _BETA1 * state.first_moment + (1 - _BETA1) * gradient
-    second = _BETA2 * state.second_moment + (1 - _BETA2) * gradient * gradient
+    with np.errstate(over="ignore"):  # an overflow is reported below
+        second = _BETA2 * state.second_moment + (1 - _BETA2) * gradient * gradient
     first_hat = first / (1 - _BETA1**t)
     second_hat = second / (1 - _BETA2**t)
     step_size = learning_rate / np.sqrt(1.0 + t / decay_steps)
@@ -109,6 +111,14 @@ def adam_step(
     params = center_classes(state.params - step_size * first_hat / (np.sqrt(second_hat) + _EPS))
     rate = max(1.0 / t, average_rate)
     average = state.average + rate * (params - state.average)
+    # A gradient near 1e160 is finite but its square is not: an infinite second moment would
+    # turn every later step into 0 and freeze the model without a word.
+    if not all(np.all(np.isfinite(array)) for array in (first, second, params, average)):
+        raise ValueError(
+            "This minibatch would make the optimiser's state non-finite (its gradient, "
+            f"max |g| = {np.max(np.abs(gradient)):.1e}, overflows when squared); it was "
+            "rejected and the model is unchanged. Standardise the features."
+        )
     return replace(
         state,
         params=params,
