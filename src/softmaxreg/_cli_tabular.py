@@ -187,8 +187,10 @@ def _warnings_as_lines(command: str):
 
 # ----------------------------------------------------------------------------------- helpers
 def _read(path: str):
+    from ._optional import require
     from .tabular import read_table
 
+    require("pandas", "the command line's tables", extra="cli")
     return read_table(path)
 
 
