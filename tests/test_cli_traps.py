@@ -205,6 +205,44 @@ def test_progress_lines_show_iteration_objective_and_gradient(files):
     assert iterations[-1] == n_iter
 
 
+def test_progress_on_a_terminal_is_one_line_redrawn(files):
+    """stderr on a pseudo-terminal: the status is redrawn in place (carriage return, erase
+    line) and erased at the end, so the terminal keeps no progress lines."""
+    import pty
+    import select
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "softmaxreg.cli", "fit", str(files["train"]), "--target",
+         "Cover_Type", "--drop", "row_id,Soil_Type", "--progress-every", "0",
+         "-o", str(files["dir"] / "tty.json")],
+        stdout=subprocess.PIPE, stderr=follower, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    received = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(leader)
+    assert process.wait(timeout=120) == 0
+    process.stdout.close()
+    text = received.decode()
+    assert "\n" not in text.replace("\r\n", "\n").strip("\n"), text
+    frames = [frame for frame in text.split("\r\x1b[K") if frame]
+    assert any(re.search(r"iteration \d+, objective \S+, gradient norm \S+", f) for f in frames)
+    assert text.endswith("\r\x1b[K")
+
+
 # ------------------------------------------------------------------------------ options
 def test_every_option_has_help_and_shows_its_default():
     parser = cli.build_parser()

@@ -78,11 +78,12 @@ class Progress:
         return _ReportSink(self)
 
     def update(self, n_iter: int, objective: float, gradient_norm: float) -> None:
-        """Record the solver's latest iteration (and write a line when ``every=0``)."""
+        """Record the solver's latest iteration; with ``every=0`` show it at once (a new
+        line in a log, the redrawn line on a terminal)."""
         with self._lock:
             self.iteration = (n_iter, objective, gradient_norm)
-        if not self._tty and self.every == 0 and self._elapsed() >= self.delay:
-            self._show(0)
+        if self.every == 0 and self._elapsed() >= self.delay:
+            self._show(n_iter)
 
     def status(self) -> str:
         """The text of the status line: message, solver state, elapsed seconds."""
