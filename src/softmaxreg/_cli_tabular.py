@@ -183,7 +183,7 @@ def _warnings_as_lines(command: str):
         text = str(warning.message).strip().splitlines()[0] if str(warning.message) else ""
         if text and text not in seen:
             seen.add(text)
-            print(f"softmaxreg {command}: warning: {text}", file=sys.stderr)
+            print(f"softmaxreg {command}: warning: {in_cli_words(text)}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -191,7 +191,7 @@ def _read(path: str):
     from ._optional import require
     from .tabular import read_table
 
-    require("pandas", "the command line's tables", extra="cli")
+    require("pandas", "the command line", extra="cli")
     return read_table(path)
 
 
@@ -338,7 +338,7 @@ _PARAMETER = re.compile(
 )
 # names that are never English words, so a bare mention is the parameter too
 _BARE_PARAMETER = re.compile(
-    r"(?<![-\w])(l1_ratios?|max_iter|class_weight|max_categories|drop_first)\b(?!=)"
+    r"(?<![-\w])(l1_ratios?|max_iter|tol|class_weight|max_categories|drop_first)\b(?!=)"
 )
 # NumPy scalars print as np.int64(9999) / np.str_('a') since NumPy 2
 _NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|str_|bool_?|bytes_)\(([^()]*)\)")

@@ -510,7 +510,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         from ._optional import require
 
-        require("pandas", "inference tables", extra="inference")
+        require("pandas", "the inference summary", extra="inference")
         from .inference import compute_inference
 
         return compute_inference(

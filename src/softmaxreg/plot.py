@@ -20,7 +20,7 @@ _cjk_font_registered = False
 def _pyplot():
     from ._optional import require
 
-    matplotlib = require("matplotlib", "figures")
+    matplotlib = require("matplotlib", "drawing figures")
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         # Figures are written to files; never try to open a window (CI has no screen).
