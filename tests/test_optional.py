@@ -58,7 +58,10 @@ def test_a_broken_install_keeps_its_own_error(tmp_path, monkeypatch):
 
 
 def test_every_module_maps_to_an_extra_that_installs_it():
-    distribution = {"matplotlib_fontja": "matplotlib-fontja", "array_api_compat": "array-api-compat"}
+    distribution = {
+        "matplotlib_fontja": "matplotlib-fontja",
+        "array_api_compat": "array-api-compat",
+    }
     for module, extra in _optional.EXTRA_OF_MODULE.items():
         assert extra in EXTRAS, (module, extra)
         assert distribution.get(module, module) in _names(EXTRAS[extra]), (module, extra)
