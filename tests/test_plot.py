@@ -334,7 +334,7 @@ def test_demo_prints_accuracy_and_writes_japanese_figure(tmp_path, monkeypatch, 
     out = tmp_path / "demo.png"
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        status = main(["demo", "--out", str(out), "--title", "日本語タイトル"])
+        status = main(["demo", "-o", str(out), "--title", "日本語タイトル"])
     assert status == 0
     assert "Training accuracy: 0.917" in capsys.readouterr().out
     assert missing_glyph_warnings(records) == []
