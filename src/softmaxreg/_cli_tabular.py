@@ -477,7 +477,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--tol",
         type=float,
         default=defaults["tol"],
-        help="stop when every entry of the objective's gradient is at most this",
+        help="the solver's stopping tolerance (SoftmaxRegression's tol)",
     )
     parser.add_argument(
         "--max-iter",
