@@ -477,14 +477,16 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--tol",
         type=float,
         default=defaults["tol"],
-        help="the solver's stopping tolerance (SoftmaxRegression's tol)",
+        help="the solver's stopping tolerance (SoftmaxRegression's tol)"
+        + (" (default: SoftmaxRegression's)" if defaults["tol"] is None else ""),
     )
     parser.add_argument(
         "--max-iter",
         type=int,
         default=defaults["max_iter"],
         metavar="N",
-        help="solver iterations allowed",
+        help="solver iterations allowed"
+        + (" (default: SoftmaxRegression's)" if defaults["max_iter"] is None else ""),
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument(
