@@ -338,7 +338,7 @@ _PARAMETER = re.compile(
 )
 # names that are never English words, so a bare mention is the parameter too
 _BARE_PARAMETER = re.compile(
-    r"(?<![-\w])(l1_ratios?|max_iter|tol|class_weight|max_categories|drop_first)\b(?!=)"
+    r"(?<![-\w.])(l1_ratios?|max_iter|tol|class_weight|max_categories|drop_first)\b(?![=.])"
 )
 # NumPy scalars print as np.int64(9999) / np.str_('a') since NumPy 2
 _NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|str_|bool_?|bytes_)\(([^()]*)\)")
