@@ -334,7 +334,7 @@ def test_demo_prints_accuracy_and_writes_japanese_figure(tmp_path, monkeypatch, 
     out = tmp_path / "demo.png"
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        status = main(["demo", "--out", str(out), "--title", "日本語タイトル"])
+        status = main(["demo", "-o", str(out), "--title", "日本語タイトル"])
     assert status == 0
     assert "Training accuracy: 0.917" in capsys.readouterr().out
     assert missing_glyph_warnings(records) == []
@@ -348,3 +348,95 @@ def test_japanese_text_leaves_the_users_font_settings_alone(demo_data):
     ax = plot.decision_regions(model, X, y, resolution=20, **JAPANESE)
     render(ax.figure, dpi=30)
     assert list(matplotlib.rcParams["font.family"]) == family
+
+
+# ---------------------------------------------------------------------- legibility
+def test_reject_region_has_a_legend_entry(demo_data):
+    X, y, _ = demo_data
+    cost = np.array([[0, 1, 1], [5, 0, 5], [1, 1, 0]])
+    model = CostSensitiveClassifier(SoftmaxRegression(), cost, reject_cost=0.3).fit(X, y)
+    for labels in (y, None):
+        ax = plot.decision_regions(model, X, labels, resolution=120)
+        legend = ax.get_legend()
+        texts = [text.get_text() for text in legend.get_texts()]
+        assert texts == ["0", "1", "2", "rejected"]
+        patch = legend.legend_handles[-1]
+        np.testing.assert_allclose(patch.get_facecolor()[:3], plot.REJECT_COLOR)
+        # the legend sits beside the Axes, so it hides no region
+        figure = ax.figure
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("", "")
+    ax = plot.decision_regions(demo_data[2], X, y, resolution=120)
+    assert "rejected" not in [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_decision_boundary_has_no_stair_steps_at_default_size():
+    """A binary linear model's boundary is the line w.x + b = 0: in every pixel row of the
+    saved figure the colour changes within 1.5 pixels of where that line crosses the row."""
+    X, y = make_blobs(n_samples=200, centers=2, cluster_std=2.0, random_state=3)
+    model = SoftmaxRegression().fit(X, y)
+    ax = plot.decision_regions(model, X)  # default figure size and resolution
+    figure = ax.figure
+    figure.canvas.draw()
+    image = render(figure, dpi=matplotlib.rcParams["savefig.dpi"]
+                   if matplotlib.rcParams["savefig.dpi"] != "figure" else figure.dpi)  # fmt: skip
+    w = model.coef_[1] - model.coef_[0]
+    b = model.intercept_[1] - model.intercept_[0]
+    box = ax.get_window_extent()
+    height = image.shape[0]
+    region_1 = plot.region_colors(2)[1]
+    inverse = ax.transData.inverted()
+    deviations = []
+    for row in range(int(height - box.y1) + 3, int(height - box.y0) - 3, 5):
+        columns = np.arange(int(box.x0) + 3, int(box.x1) - 3)
+        pixels = image[row, columns]
+        is_1 = np.all(np.abs(pixels - region_1) < 2 / 255, axis=1)
+        is_0 = np.all(np.abs(pixels - plot.region_colors(2)[0]) < 2 / 255, axis=1)
+        if not (is_1.any() and is_0.any()):
+            continue
+        # the line's x at this row's height, in display pixels
+        _, data_y = inverse.transform((box.x0, height - row - 0.5))
+        data_x = -(b + w[1] * data_y) / w[0]
+        line_column = ax.transData.transform((data_x, data_y))[0]
+        changes = columns[1:][np.diff(is_1.astype(int)) != 0]
+        if len(changes):
+            deviations.append(np.min(np.abs(changes - line_column)))
+    assert len(deviations) > 20
+    assert max(deviations) <= 1.5
+
+
+def test_coefficients_heatmap_stays_readable_with_60_features():
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(4, 60))
+    names = [f"feature_{j:02d}" for j in range(60)]
+    ax = plot.coefficients(coef, feature_names=names, class_names=list("ABCD"))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("class", "feature")
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), coef.T)
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in ax.get_yticklabels()]
+    for upper, lower in zip(boxes, boxes[1:], strict=False):
+        assert not upper.overlaps(lower)  # no two names on top of each other
+    assert min(label.get_fontsize() for label in ax.get_yticklabels()) >= 7
+    colorbar = figure.axes[1]
+    assert colorbar.get_ylabel() == "coefficient"
+    ax = plot.coefficients(coef[:, :8], colorbar_label="coefficient (per unit)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("feature", "class")
+    assert ax.figure.axes[1].get_ylabel() == "coefficient (per unit)"
+
+
+def test_path_lines_are_distinguishable():
+    rng = np.random.default_rng(1)
+    Cs = np.logspace(-2, 2, 5)
+    coefs = rng.normal(size=(5, 3, 30))
+    ax = plot.regularization_path(coefs, Cs)
+    lines = ax.get_lines()[:30]
+    styles = {(matplotlib.colors.to_hex(line.get_color()), line.get_linestyle()) for line in lines}
+    assert len(styles) == 30
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel() == "C (inverse regularisation)"
+    assert ax.get_ylabel() == "norm of coefficients over classes"

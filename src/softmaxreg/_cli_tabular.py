@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -17,14 +18,20 @@ import warnings
 
 import numpy as np
 
-
 # ----------------------------------------------------------------------------------- progress
-class Progress:
-    """Shows that a long step is running: nothing for the first ``delay`` seconds, then an
-    elapsed-time line on ``stream`` until the block ends.
+# A solver's per-iteration report (``verbose=1``): "[name] iter N  objective V  max|grad| G".
+_REPORT = re.compile(r"iter\s+(\d+)\s+objective\s+(\S+)\s+max\|grad\|\s+(\S+)")
 
-    On a terminal the line is redrawn in place (a spinner) and erased at the end; otherwise
-    (a log file, CI) one line is written after ``delay`` and then every ``every`` seconds.
+
+class Progress:
+    """Shows that a long step is running: nothing for the first ``delay`` seconds, then a
+    status line on ``stream`` until the block ends.
+
+    The line holds the elapsed time and, once the solver reports (see :meth:`solver_output`),
+    its iteration, objective and gradient norm (the largest absolute gradient entry, the
+    quantity the stopping rule bounds). On a terminal the line is redrawn in place and erased
+    at the end; otherwise (a log file, CI) a line is written after ``delay`` and then every
+    ``every`` seconds (``every=0``: one line per solver iteration).
 
     Parameters
     ----------
@@ -40,26 +47,60 @@ class Progress:
 
     _SPINNER = "|/-\\"
 
-    def __init__(self, message: str, stream=None, delay=1.0, interval=0.2, every=10.0):
+    def __init__(self, message: str, stream=None, delay=1.0, interval=0.2, every=5.0):
         self.message = message
         self.stream = stream if stream is not None else sys.stderr
         self.delay = delay
         self.interval = interval
         self.every = every
         self.shown = False
+        self.iteration: tuple[int, float, float] | None = None
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="softmaxreg-progress", daemon=True)
 
     def __enter__(self) -> Progress:
         self._start = time.monotonic()
+        self._last_line = -float("inf")
+        self._tty = self._isatty()
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
         self._thread.join()
-        if self.shown and self._isatty():
+        if self.shown and self._tty:
             self._write("\r\033[K")
+
+    def solver_output(self):
+        """A file-like object for the solver's ``verbose`` report lines (stdout is
+        redirected to it during the fit): each report updates the status line."""
+        return _ReportSink(self)
+
+    def update(self, n_iter: int, objective: float, gradient_norm: float) -> None:
+        """Record the solver's latest iteration; with ``every=0`` show it at once (a new
+        line in a log, the redrawn line on a terminal)."""
+        with self._lock:
+            self.iteration = (n_iter, objective, gradient_norm)
+        if self.every == 0 and self._elapsed() >= self.delay:
+            self._show(n_iter)
+
+    def status(self) -> str:
+        """The text of the status line: message, solver state, elapsed seconds."""
+        parts = [self.message]
+        with self._lock:
+            iteration = self.iteration
+        if iteration is not None:
+            n_iter, objective, gradient_norm = iteration
+            parts.append(
+                f"iteration {n_iter}, objective {objective:.6g}, "
+                f"gradient norm {gradient_norm:.2e}"
+            )
+        parts.append(f"{self._elapsed():.0f} s")
+        return ", ".join(parts)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._start
 
     def _isatty(self) -> bool:
         isatty = getattr(self.stream, "isatty", None)
@@ -75,21 +116,60 @@ class Progress:
         except (ValueError, OSError):  # the stream went away: progress is best effort
             self._stop.set()
 
+    def _show(self, tick: int) -> None:
+        with self._lock:
+            if self._tty:
+                spinner = self._SPINNER[tick % len(self._SPINNER)]
+                self._write(f"\r\033[K{self.status()} {spinner}")
+            else:
+                self._write(self.status() + "\n")
+                self._last_line = self._elapsed()
+            self.shown = True
+
     def _run(self) -> None:
         if self._stop.wait(self.delay):
             return
-        tty = self._isatty()
         tick = 0
         while not self._stop.is_set():
-            elapsed = time.monotonic() - self._start
-            if tty:
-                spinner = self._SPINNER[tick % len(self._SPINNER)]
-                self._write(f"\r{self.message} {spinner} {elapsed:6.1f} s")
-            else:
-                self._write(f"{self.message}: {elapsed:.0f} s elapsed\n")
-            self.shown = True
+            if self._tty or self.every > 0 or not self.shown:
+                if self._tty or self._elapsed() - self._last_line >= self.every:
+                    self._show(tick)
             tick += 1
-            self._stop.wait(self.interval if tty else self.every)
+            self._stop.wait(self.interval if self._tty else max(min(self.every, 1.0), 0.05))
+
+
+class _ReportSink:
+    """Receives what the solver prints; report lines go to :meth:`Progress.update`."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            match = _REPORT.search(line)
+            if match:
+                self.progress.update(
+                    int(match.group(1)), float(match.group(2)), float(match.group(3))
+                )
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _fitting(message: str, quiet: bool, every: float):
+    """Progress while fitting: yields the ``verbose`` level the estimator should get."""
+    if quiet:
+        yield 0
+        return
+    # every=0 (a line per iteration) is for logs and tests: no initial silence either
+    with Progress(message, every=every, delay=1.0 if every > 0 else 0.0) as progress:
+        with contextlib.redirect_stdout(progress.solver_output()):
+            yield 1
 
 
 @contextlib.contextmanager
@@ -103,13 +183,15 @@ def _warnings_as_lines(command: str):
         text = str(warning.message).strip().splitlines()[0] if str(warning.message) else ""
         if text and text not in seen:
             seen.add(text)
-            print(f"softmaxreg {command}: warning: {text}", file=sys.stderr)
+            print(f"softmaxreg {command}: warning: {in_cli_words(text)}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------- helpers
 def _read(path: str):
+    from ._optional import require
     from .tabular import read_table
 
+    require("pandas", "the command line", extra="cli")
     return read_table(path)
 
 
@@ -231,31 +313,143 @@ def _float_or_none(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
+# ----------------------------------------------------------------------------------- words
+# Python parameter -> the command line's flag, for messages raised by the library.
+_FLAGS = {
+    "C": "--C",
+    "penalty": "--penalty",
+    "l1_ratio": "--l1-ratio",
+    "l1_ratios": "--l1-ratios",
+    "solver": "--solver",
+    "tol": "--tol",
+    "max_iter": "--max-iter",
+    "class_weight": "--class-weight",
+    "max_categories": "--max-categories",
+    "categorical": "--categorical",
+    "drop": "--drop",
+    "drop_first": "--drop-first",
+    "standardize": "--standardize",
+    "Cs": "--Cs",
+    "cv": "--cv",
+    "scoring": "--scoring",
+}
+_PARAMETER = re.compile(
+    r"\b(" + "|".join(sorted(_FLAGS, key=len, reverse=True)) + r")=('([^']*)'|[^\s,;:)]+)"
+)
+# names that are never English words, so a bare mention is the parameter too
+_BARE_PARAMETER = re.compile(
+    r"(?<![-\w.])(l1_ratios?|max_iter|tol|class_weight|max_categories|drop_first)\b(?![=.])"
+)
+# NumPy scalars print as np.int64(9999) / np.str_('a') since NumPy 2
+_NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|str_|bool_?|bytes_)\(([^()]*)\)")
+
+
+def in_cli_words(message: str) -> str:
+    """A library message in the command line's words: ``penalty='l2'`` -> ``--penalty l2``,
+    ``np.int64(9)`` -> ``9``, ``None`` as ``none``."""
+    message = _NUMPY_SCALAR.sub(r"\1", message)
+
+    def flag(match: re.Match) -> str:
+        value = match.group(3) if match.group(3) is not None else match.group(2)
+        value = {"None": "none", "True": "", "False": ""}.get(value, value)
+        return f"{_FLAGS[match.group(1)]} {value}".rstrip()
+
+    message = _PARAMETER.sub(flag, message)
+    return _BARE_PARAMETER.sub(lambda match: _FLAGS[match.group(1)], message)
+
+
+# ----------------------------------------------------------------------------------- files
+_TABLE_FORMATS = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".csv.bz2": "csv",
+    ".csv.xz": "csv",
+    ".csv.zip": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def write_table(frame, path: str) -> None:
+    """Write ``frame`` in the format its file name says (CSV, TSV, Parquet; a compressed CSV
+    by its second suffix); any other name is an error, never CSV text under a wrong name."""
+    lower = path.lower()
+    formats = [fmt for suffix, fmt in _TABLE_FORMATS.items() if lower.endswith(suffix)]
+    if not formats:
+        raise ValueError(
+            f"cannot tell the format of {path} from its name; use a .csv, .tsv, .parquet "
+            "(or .csv.gz) file"
+        )
+    try:
+        if formats[0] == "parquet":
+            from ._optional import require
+
+            require("pyarrow", "writing Parquet files")
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False, sep="\t" if formats[0] == "tsv" else ",")
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def save_figure(figure, path: str) -> None:
+    """Write a figure in the format of its suffix (.png, .pdf, .svg ...) and close it."""
+    from . import plot
+
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    supported = figure.canvas.get_supported_filetypes()
+    try:
+        if suffix not in supported:
+            raise ValueError(
+                f"cannot tell the figure format of {path} from its name; use one of "
+                + ", ".join(f".{name}" for name in sorted(supported))
+            )
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plot._pyplot().close(figure)
+
+
 # ----------------------------------------------------------------------------------- fit
-def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that fit and cv share: data, target, preprocessing, solver."""
+    from ._estimator import SoftmaxRegression
+    from ._solvers import SOLVERS
+    from .tabular import MAX_CATEGORIES
+
+    defaults = SoftmaxRegression().get_params()
     parser.add_argument("data", metavar="DATA", help="training data (CSV or Parquet)")
     parser.add_argument("--target", required=True, metavar="COL", help="the label column")
-    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file")
-    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation (1.0)")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="MODEL", help="model file to write (JSON)"
+    )
     parser.add_argument(
         "--penalty",
         default="l2",
         choices=["l2", "l1", "elasticnet", "grouped", "none"],
-        help="penalty (default: %(default)s)",
-    )
-    parser.add_argument("--l1-ratio", type=float, default=None, help="for elasticnet, grouped")
-    parser.add_argument(
-        "--class-weight", choices=["balanced"], default=None, help="reweight classes"
+        help="penalty on the coefficients",
     )
     parser.add_argument(
-        "--standardize", action="store_true", help="scale numeric columns to mean 0, sd 1"
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="'balanced' weights each class by n / (K * its count) (default: none)",
+    )
+    parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="scale numeric columns to mean 0, sd 1 before fitting (figures stay in the "
+        "columns' own units)",
     )
     parser.add_argument(
         "--categorical",
         action="append",
         metavar="COL",
-        help="also one-hot encode this integer-coded column (repeat or comma-separate); "
-        "text, categorical and boolean columns always are",
+        help="one-hot encode this column even if it holds numbers (repeat or "
+        "comma-separate); text, categorical and boolean columns always are",
     )
     parser.add_argument(
         "--drop", action="append", metavar="COL", help="ignore this column (repeatable)"
@@ -266,25 +460,106 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="dummy coding: leave out the first category of each one-hot column "
         "(for --penalty none and summary)",
     )
-    parser.add_argument("--max-categories", type=int, default=1000, metavar="N")
-    parser.add_argument("--solver", default="auto")
-    parser.add_argument("--tol", type=float, default=1e-6)
-    parser.add_argument("--max-iter", type=int, default=1000)
+    parser.add_argument(
+        "--max-categories",
+        type=int,
+        default=MAX_CATEGORIES,
+        metavar="N",
+        help="refuse to one-hot encode a column with more distinct values",
+    )
+    parser.add_argument(
+        "--solver",
+        default="auto",
+        choices=["auto", *SOLVERS],
+        help="'auto' picks by problem size and penalty",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=defaults["tol"],
+        help="the solver's stopping tolerance (SoftmaxRegression's tol)"
+        + (" (default: SoftmaxRegression's)" if defaults["tol"] is None else ""),
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=int,
+        default=defaults["max_iter"],
+        metavar="N",
+        help="solver iterations allowed"
+        + (" (default: SoftmaxRegression's)" if defaults["max_iter"] is None else ""),
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal, write a progress line this often "
+        "(0: one per solver iteration)",
+    )
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_training_arguments(parser)
+    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument(
+        "--l1-ratio",
+        type=float,
+        default=None,
+        help="mix of L1 in [0, 1] for --penalty elasticnet and grouped (required there)",
+    )
+
+
+def _tabular_model(args, estimator):
+    from .tabular import TabularModel
+
+    categorical = _column_names(args.categorical)
+    if args.target in categorical:
+        raise ValueError(f"--categorical {args.target!r} is the target column")
+    return TabularModel(
+        estimator,
+        categorical=categorical,
+        standardize=args.standardize,
+        drop=[name for name in _column_names(args.drop) if name != args.target],
+        max_categories=args.max_categories,
+        drop_first=args.drop_first,
+    )
+
+
+def _train(args, estimator, command: str):
+    """Read the table, fit ``estimator`` behind the preprocessing, with progress; returns
+    ``(model, X, y, seconds)``."""
+    from .tabular import _target_array
+
+    frame = _read(args.data)
+    y = _require_target(frame, args.target, args.data)
+    X = frame.drop(columns=[args.target])
+    message = f"softmaxreg {command}: fitting {X.shape[0]} rows"
+    start = time.perf_counter()
+    with _warnings_as_lines(command), _fitting(message, args.quiet, args.progress_every) as verbose:
+        model = _tabular_model(args, estimator.set_params(verbose=verbose))
+        model.fit(X, y)
+    model.estimator_.set_params(verbose=0)
+    return model, X, _target_array(y), time.perf_counter() - start
+
+
+def _report_fit(model, X, y, args, elapsed: float) -> None:
+    fitted = model.estimator_
+    status = "converged" if fitted.converged_ else "NOT converged"
+    print(
+        f"Fitted on {X.shape[0]} rows of {args.data}: {len(model.feature_names_in_)} columns -> "
+        f"{fitted.n_features_in_} features, {len(fitted.classes_)} classes"
+    )
+    print(f"Solver {fitted.solver_}: {fitted.n_iter_} iterations, {status} ({elapsed:.1f} s)")
+    print(f"Training accuracy: {model.score(X, y):.4f}")
+    model.save(args.output)
+    print(f"Model written to {args.output}")
 
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit a TabularModel on a table and write it to ``--output``."""
     from ._estimator import SoftmaxRegression
-    from .tabular import TabularModel, _target_array
 
-    frame = _read(args.data)
-    y = _require_target(frame, args.target, args.data)
-    categorical = _column_names(args.categorical)
-    drop = _column_names(args.drop)
-    if args.target in categorical:
-        raise ValueError(f"--categorical {args.target!r} is the target column")
-    X = frame.drop(columns=[args.target])
     estimator = SoftmaxRegression(
         C=args.C,
         penalty=None if args.penalty == "none" else args.penalty,
@@ -294,34 +569,112 @@ def run_fit(args: argparse.Namespace) -> int:
         tol=args.tol,
         max_iter=args.max_iter,
     )
-    model = TabularModel(
-        estimator,
-        categorical=categorical,
-        standardize=args.standardize,
-        drop=[name for name in drop if name != args.target],
-        max_categories=args.max_categories,
-        drop_first=args.drop_first,
+    model, X, y, elapsed = _train(args, estimator, "fit")
+    _report_fit(model, X, y, args, elapsed)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- cv
+def add_cv_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_training_arguments(parser)
+    parser.add_argument(
+        "--Cs",
+        default="10",
+        metavar="N|C1,C2,...",
+        help="grid of C: a number of values log-spaced over 1e-4..1e4, or a comma list",
     )
-    message = f"softmaxreg fit: fitting {X.shape[0]} rows"
-    start = time.perf_counter()
-    with _warnings_as_lines("fit"):
-        if args.quiet:
-            model.fit(X, y)
-        else:
-            with Progress(message):
-                model.fit(X, y)
-        accuracy = model.score(X, _target_array(y))
-    elapsed = time.perf_counter() - start
-    model.save(args.output)
+    parser.add_argument(
+        "--l1-ratios",
+        default=None,
+        metavar="R1,R2,...",
+        help="grid of the L1 mix for --penalty elasticnet and grouped (required there)",
+    )
+    parser.add_argument("--cv", type=int, default=5, metavar="K", help="stratified folds")
+    parser.add_argument(
+        "--scoring",
+        default=None,
+        metavar="NAME",
+        help="a scikit-learn scorer name, e.g. neg_log_loss (default: accuracy)",
+    )
+
+
+def _number_list(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be numbers separated by commas; got {text!r}") from None
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    """Cross-validate C (and the L1 mix) over a grid, refit at the best point, write it."""
+    from ._estimator import SoftmaxRegression, SoftmaxRegressionCV
+
+    Cs = _number_list(args.Cs, "--Cs")
+    if len(Cs) == 1 and "," not in args.Cs:
+        if Cs[0] != int(Cs[0]) or Cs[0] < 1:
+            raise ValueError(f"--Cs must be a whole number of grid points or a list; got {args.Cs}")
+        Cs = int(Cs[0])
+    penalty = None if args.penalty == "none" else args.penalty
+    if penalty is None:
+        raise ValueError("cv chooses the strength of a penalty; --penalty none has nothing to tune")
+    settings = dict(
+        penalty=penalty,
+        class_weight=args.class_weight,
+        solver=args.solver,
+        tol=args.tol,
+        max_iter=args.max_iter,
+    )
+    search = SoftmaxRegressionCV(
+        Cs=Cs, l1_ratios=_number_list(args.l1_ratios, "--l1-ratios"), cv=args.cv,
+        scoring=args.scoring, **settings,
+    )  # fmt: skip
+    model, X, y, elapsed = _train(args, search, "cv")
     fitted = model.estimator_
-    status = "converged" if fitted.converged_ else "NOT converged"
-    print(
-        f"Fitted on {X.shape[0]} rows of {args.data}: {len(model.feature_names_in_)} columns -> "
-        f"{fitted.n_features_in_} features, {len(fitted.classes_)} classes"
+    scores = np.asarray(fitted.scores_)  # (folds, l1 ratios, Cs)
+    mean, spread = scores.mean(axis=0), scores.std(axis=0)
+    ratios = fitted.l1_ratios_ if fitted.l1_ratios_ is not None else [None]
+    print(f"{scores.shape[0]}-fold cross-validation, score {args.scoring or 'accuracy'}:")
+    for r, ratio in enumerate(ratios):
+        for c, C in enumerate(fitted.Cs_):
+            chosen = np.isclose(C, fitted.C_) and (ratio is None or ratio == fitted.l1_ratio_)
+            where = f"C={C:<10.4g}" + ("" if ratio is None else f" l1-ratio={ratio:<6.3g}")
+            mark = "  <- best" if chosen else ""
+            print(f"  {where} {mean[r, c]:.4f} +- {spread[r, c]:.4f}{mark}")
+    best = SoftmaxRegression(C=float(fitted.C_), l1_ratio=fitted.l1_ratio_, **settings)
+    # the refit at the chosen point is written as a plain model file
+    final = _tabular_model(args, best).fit(X, _series(y, name=args.target))
+    _report_fit(final, X, y, args, elapsed)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- onnx
+def add_export_onnx_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fit' or save()")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="MODEL.onnx", help="ONNX file to write"
     )
-    print(f"Solver {fitted.solver_}: {fitted.n_iter_} iterations, {status} ({elapsed:.1f} s)")
-    print(f"Training accuracy: {accuracy:.4f}")
-    print(f"Model written to {args.output}")
+    parser.add_argument(
+        "--float64", action="store_true", help="compute in double precision (default: float32)"
+    )
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    """Write the model as an ONNX graph; print its inputs and outputs."""
+    model = _load_model(args.model)
+    graph = model.to_onnx(dtype=np.float64 if args.float64 else np.float32)
+    data = graph.SerializeToString()
+    try:
+        with open(args.output, "wb") as file:
+            file.write(data)
+    except OSError as exc:
+        raise OSError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    inputs = [entry.name for entry in graph.graph.input]
+    outputs = [entry.name for entry in graph.graph.output]
+    print(f"ONNX graph written to {args.output} ({len(data)} bytes)")
+    print(f"Inputs: {_preview(inputs)}")
+    print(f"Outputs: {', '.join(outputs)}")
     return 0
 
 
@@ -329,47 +682,63 @@ def run_fit(args: argparse.Namespace) -> int:
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="model file written by 'fit' or save()")
     parser.add_argument("data", metavar="DATA", help="rows to predict (CSV or Parquet)")
-    parser.add_argument("-o", "--output", metavar="OUT.csv", help="CSV to write (default: stdout)")
-    parser.add_argument("--proba", action="store_true", help="add one probability column per class")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="table to write: .csv, .tsv, .parquet (or .csv.gz) by its name (default: CSV on "
+        "stdout)",
+    )
+    parser.add_argument(
+        "--proba", action="store_true", help="add a proba_<class> column for every class"
+    )
+    parser.add_argument(
+        "--id",
+        action="append",
+        metavar="COL",
+        help="copy this column of DATA into the output, first (repeat or comma-separate)",
+    )
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Write one row per input row: the predicted label (and class probabilities)."""
+    """Write one row per input row: the id columns, ``predicted_<target>`` (and
+    ``proba_<class>``)."""
     import pandas as pd
 
     model = _load_model(args.model)
     frame = _read(args.data)
+    ids = _column_names(args.id)
+    missing = [name for name in ids if name not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"--id column {missing[0]!r} is not in {args.data}; columns are "
+            f"{_preview(frame.columns)}"
+        )
     predictor, X = _model_inputs(model, frame, args.data, _target_name(model, None))
     with _warnings_as_lines("predict"):
         proba = predictor.predict_proba(X)
     classes = np.asarray(model.classes_)
-    label = _target_name(model, None) or "prediction"
-    out = pd.DataFrame({label: classes[np.argmax(proba, axis=1)]})
+    target = _target_name(model, None)
+    # never the target's own name: a prediction must not pass for the truth
+    label = f"predicted_{target}" if target else "predicted"
+    out = pd.DataFrame({name: frame[name].to_numpy() for name in ids})
+    out[label] = classes[np.argmax(proba, axis=1)]
     if args.proba:
         for index, cls in enumerate(classes.tolist()):
             out[f"proba_{cls}"] = proba[:, index]
+    if out.columns.duplicated().any():
+        raise ValueError(f"--id names a column that the output already has: {label!r}")
     if args.output:
-        try:
-            out.to_csv(args.output, index=False)
-        except OSError as exc:
-            raise OSError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        write_table(out, args.output)
         print(f"Predictions for {len(out)} rows written to {args.output}")
     else:
-        try:
-            out.to_csv(sys.stdout, index=False)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader (e.g. `head`) closed the pipe: stop quietly, as Unix tools do, and keep
-            # Python from reporting the failed flush at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return 0
+        out.to_csv(sys.stdout, index=False)
     return 0
 
 
 # ----------------------------------------------------------------------------------- evaluate
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL")
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fit' or save()")
     parser.add_argument("data", metavar="DATA", help="labelled rows (CSV or Parquet)")
     parser.add_argument("--target", metavar="COL", help="label column (default: the fitted one)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -465,18 +834,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- summary
 def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file (with --formula: DATA)")
-    parser.add_argument("data", metavar="DATA", nargs="?",
-                        help="the training data (CSV or Parquet)")
     parser.add_argument(
-        "--formula", metavar="F",
+        "model", metavar="MODEL", help="model file from 'fit' or save() (with --formula: DATA)"
+    )
+    parser.add_argument(
+        "data", metavar="DATA", nargs="?", help="the training data (CSV or Parquet)"
+    )
+    parser.add_argument(
+        "--formula",
+        metavar="F",
         help="fit 'target ~ terms' (formulaic, penalty none) on the table given as the only "
         "positional argument and print its summary",
     )
     parser.add_argument("--target", metavar="COL", help="label column (default: the fitted one)")
     parser.add_argument("--reference", help="reference class (default: the first class)")
     parser.add_argument("--robust", action="store_true", help="sandwich (HC0) standard errors")
-    parser.add_argument("--alpha", type=float, default=0.05, help="for the intervals (0.05)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="intervals at level 1 - ALPHA")
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -548,30 +921,82 @@ def _explain_singular(model, exc: ValueError) -> ValueError:
     return exc
 
 
-def _series(values):
+def _series(values, name: str | None = None):
     import pandas as pd
 
-    return pd.Series(values)
+    return pd.Series(values, name=name)
 
 
 # ----------------------------------------------------------------------------------- plot
+def _plot_kind(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL")
+    from .plot import KINDS
+
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fit' or save()")
     parser.add_argument("data", metavar="DATA", help="rows to draw (CSV or Parquet)")
     parser.add_argument("--target", metavar="COL", help="label column (default: the fitted one)")
     parser.add_argument(
         "--kind",
         required=True,
-        help="figure: decision_regions, probability_map, simplex, coefficients, reliability, "
-        "confusion_matrix, risk_coverage",
+        type=_plot_kind,
+        choices=KINDS,
+        metavar="KIND",
+        help="figure: " + ", ".join(KINDS),
     )
-    parser.add_argument("-o", "--output", required=True, metavar="FILE.png")
-    parser.add_argument("--title")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE.png",
+        help="figure to write; the suffix picks the format (.png, .pdf, .svg)",
+    )
+    parser.add_argument(
+        "--title", help="figure title (default: the kind, the model file and the data file)"
+    )
+
+
+_KIND_TITLES = {
+    "decision_regions": "Decision regions",
+    "probability_map": "Class probabilities",
+    "simplex": "Predicted probabilities",
+    "coefficients": "Coefficients",
+    "reliability": "Reliability diagram",
+    "confusion_matrix": "Confusion matrix",
+    "risk_coverage": "Risk and coverage of rejection",
+}
+
+
+def _coefficients_in_column_units(model):
+    """``(coef (K, d), feature names, colour-bar label)`` of a model, per unit of each raw
+    column: a standardised column's coefficient is divided by its scale."""
+    from .tabular import NumericColumn, TabularModel
+
+    estimator = model.estimator_ if isinstance(model, TabularModel) else model
+    coef = np.array(estimator.coef_, dtype=float)
+    names = getattr(estimator, "feature_names_in_", None)
+    names = [f"x{j}" for j in range(coef.shape[1])] if names is None else list(names)
+    if not isinstance(model, TabularModel) or not model.preprocessor_.standardized:
+        return coef, names, "coefficient"
+    offset = 0
+    for column in model.preprocessor_.columns:
+        width = len(column.feature_names)
+        if isinstance(column, NumericColumn) and column.scale is not None:
+            coef[:, offset] /= column.scale
+        offset += width
+    return coef, names, "coefficient (per unit of the column)"
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    """Draw one figure of ``softmaxreg.plot`` for a model and a table."""
+    """Draw one figure of ``softmaxreg.plot`` for a model and a table.
+
+    Models fitted with ``--standardize`` are drawn in the columns' own units: the 2-D
+    figures predict with the whole model on raw values, and coefficients are per unit.
+    """
     from . import plot
+    from .tabular import TabularModel
 
     model = _load_model(args.model)
     target = _target_name(model, args.target)
@@ -580,20 +1005,46 @@ def run_plot(args: argparse.Namespace) -> int:
     if target is not None and (args.target is not None or target in frame.columns):
         classes = np.asarray(model.classes_)
         y = _target_values(_require_target(frame, target, args.data), classes, target, args.data)
-    estimator, X = _design(model, frame, args.data, target)
-    plot_model = getattr(plot, "plot_model", None)
-    if plot_model is None:
-        raise ValueError("this build of softmaxreg.plot has no plot_model")
-    kwargs = {"title": args.title} if args.title else {}
+    title = args.title or (
+        f"{_KIND_TITLES[args.kind]}: {os.path.basename(args.model)} on "
+        f"{os.path.basename(args.data)}"
+    )
+    predictor, X = _model_inputs(model, frame, args.data, target)
+    if isinstance(predictor, TabularModel):
+        X = frame[list(predictor.feature_names_in_)]
     with _warnings_as_lines("plot"):
-        axes = plot_model(args.kind, estimator, X, y, ax=None, **kwargs)
+        if args.kind == "coefficients":
+            coef, names, label = _coefficients_in_column_units(model)
+            axes = plot.coefficients(
+                coef, feature_names=names, class_names=_class_labels(model),
+                colorbar_label=label, title=title,
+            )  # fmt: skip
+        else:
+            if args.kind in ("decision_regions", "probability_map"):
+                _check_two_numeric_columns(predictor, X, args.kind)
+            axes = plot.plot_model(args.kind, predictor, X, y, ax=None, title=title)
     first = np.ravel(axes)[0] if isinstance(axes, np.ndarray) else axes
-    figure = first.figure
-    try:
-        figure.savefig(args.output, dpi=120, bbox_inches="tight")
-    except OSError as exc:
-        raise OSError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    finally:
-        plot._pyplot().close(figure)
+    save_figure(first.figure, args.output)
     print(f"Figure written to {os.fspath(args.output)}")
     return 0
+
+
+def _class_labels(model) -> list[str]:
+    return [str(label) for label in np.asarray(model.classes_).tolist()]
+
+
+def _check_two_numeric_columns(predictor, X, kind: str) -> None:
+    from .tabular import NumericColumn, TabularModel
+
+    if isinstance(predictor, TabularModel):
+        columns = predictor.preprocessor_.columns
+        if len(columns) != 2 or not all(isinstance(c, NumericColumn) for c in columns):
+            raise ValueError(
+                f"--kind {kind} draws a model of 2 numeric columns; this one reads "
+                f"{_preview(predictor.feature_names_in_)} (fit on 2 numeric columns, "
+                "--drop the others)"
+            )
+    elif np.shape(X)[1] != 2:
+        raise ValueError(
+            f"--kind {kind} draws a model of 2 feature columns; this one has {np.shape(X)[1]}"
+        )

@@ -176,12 +176,9 @@ def _label_block(block, coef, intercept, classes):
 
 # ---------------------------------------------------------------- the objective
 def _client():
-    try:
-        from distributed import get_client
-    except ImportError as exc:  # pragma: no cover - dask extra missing
-        raise ImportError(
-            "Dask input needs the 'distributed' package: pip install 'softmaxreg[dask]'."
-        ) from exc
+    from ._optional import require
+
+    get_client = require("distributed", "Dask input").get_client
     try:
         return get_client()
     except ValueError:

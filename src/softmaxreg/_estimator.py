@@ -523,6 +523,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
         See :func:`softmaxreg.inference.compute_inference`.
         """
+        from ._optional import require
+
+        require("pandas", "the inference summary", extra="inference")
         from .inference import compute_inference
 
         return compute_inference(

@@ -1051,9 +1051,12 @@ def to_onnx(model, *, dtype=np.float32, name: str = "softmaxreg"):
         Opset 17 (``ai.onnx.ml`` 3), IR version 8: runs on onnxruntime >= 1.13. Passes
         ``onnx.checker.check_model``.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
     from sklearn.utils.validation import check_is_fitted
+
+    from ._optional import require
+
+    onnx = require("onnx", "ONNX export")
+    from onnx import TensorProto, helper, numpy_helper
 
     from . import __version__
     from ._estimator import SoftmaxRegression

@@ -8,6 +8,8 @@ traceback) and exit with status 2 (bad usage or input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,16 +18,22 @@ from . import _cli_tabular
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out",
+        "-o",
+        "--output",
         default="softmax_decision_regions.png",
-        help="PNG file to write (default: %(default)s)",
+        metavar="FILE.png",
+        help="figure to write; the suffix picks the format (.png, .pdf, .svg)",
     )
-    parser.add_argument("--title", default="Softmax regression: decision regions")
-    parser.add_argument("--xlabel", default="feature 1")
-    parser.add_argument("--ylabel", default="feature 2")
-    parser.add_argument("--n-samples", type=int, default=300)
-    parser.add_argument("--n-classes", type=int, default=3)
-    parser.add_argument("--random-state", type=int, default=42)
+    parser.add_argument(
+        "--title", default="Softmax regression: decision regions", help="figure title"
+    )
+    parser.add_argument("--xlabel", default="feature 1", help="label of the horizontal axis")
+    parser.add_argument("--ylabel", default="feature 2", help="label of the vertical axis")
+    parser.add_argument("--n-samples", type=int, default=300, metavar="N", help="rows generated")
+    parser.add_argument("--n-classes", type=int, default=3, metavar="K", help="classes generated")
+    parser.add_argument(
+        "--random-state", type=int, default=42, metavar="SEED", help="seed of the generated data"
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -53,9 +61,8 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     figure = ax.figure
     figure.tight_layout()
-    figure.savefig(args.out, dpi=120)
-    plot._pyplot().close(figure)
-    print(f"Decision regions written to {args.out}")
+    _cli_tabular.save_figure(figure, args.output)
+    print(f"Decision regions written to {args.output}")
     return 0
 
 
@@ -87,6 +94,16 @@ _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         _cli_tabular.add_plot_arguments,
         _cli_tabular.run_plot,
     ),
+    "cv": (
+        "choose C by cross-validation (SoftmaxRegressionCV), refit and write the model file",
+        _cli_tabular.add_cv_arguments,
+        _cli_tabular.run_cv,
+    ),
+    "export-onnx": (
+        "write a model file as an ONNX graph (inputs: the table's columns)",
+        _cli_tabular.add_export_onnx_arguments,
+        _cli_tabular.run_export_onnx,
+    ),
 }
 
 
@@ -97,17 +114,35 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = default not in (None, False, argparse.SUPPRESS) and not isinstance(
+            action, argparse._HelpAction | argparse._VersionAction
+        )
+        if shown and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subparser per command."""
     from . import __version__
 
     parser = _OneLineErrorParser(
-        prog="softmaxreg", description="Softmax (multinomial logistic) regression."
+        prog="softmaxreg",
+        description="Softmax (multinomial logistic) regression.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"softmaxreg {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, run) in _COMMANDS.items():
-        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        subparser = subparsers.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_HelpFormatter
+        )
         add_arguments(subparser)
         subparser.set_defaults(run=run)
     return parser
@@ -115,19 +150,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``softmaxreg`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    from ._optional import MissingExtraError
+
     try:
-        return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"softmaxreg {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        print("softmaxreg: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"softmaxreg {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+        command = f"softmaxreg {args.command}"
+        try:
+            status = int(args.run(args) or 0)
+        except MissingExtraError as exc:
+            print(f"{command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            print(f"{command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # pragma: no cover
+            print("softmaxreg: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            message = f"{type(exc).__name__}: {_one_line(exc)}"
+            print(f"{command}: error: {message}", file=sys.stderr)
+            return 1
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader (e.g. `head`) closed the pipe: stop quietly, as Unix tools do, and keep
+        # Python from reporting the failed flush of stdout at exit.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, in the command line's words."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return _cli_tabular.in_cli_words(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

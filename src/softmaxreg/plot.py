@@ -18,7 +18,9 @@ _cjk_font_registered = False
 
 
 def _pyplot():
-    import matplotlib
+    from ._optional import require
+
+    matplotlib = require("matplotlib", "drawing figures")
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         # Figures are written to files; never try to open a window (CI has no screen).
@@ -50,8 +52,11 @@ def _cjk_font_file() -> str:
 
     spec = importlib.util.find_spec("matplotlib_fontja")
     if spec is None:
-        raise ImportError(
-            "Japanese/CJK text needs the matplotlib-fontja package: pip install matplotlib-fontja"
+        from ._optional import MissingExtraError, install_line
+
+        raise MissingExtraError(
+            "Japanese/CJK text needs matplotlib-fontja, which is not installed: "
+            + install_line("plot")
         )
     for location in spec.submodule_search_locations or []:
         path = os.path.join(location, "fonts", "ipaexg.ttf")
@@ -112,6 +117,18 @@ def _label_axes(ax, title=None, xlabel=None, ylabel=None) -> None:
         ax.set_ylabel(ylabel, **text_font(ylabel))
 
 
+def _pixels_across(ax) -> int:
+    """Pixels across the wider side of ``ax`` when its figure is saved (at least 300)."""
+    import matplotlib
+
+    figure = ax.figure
+    dpi = matplotlib.rcParams["savefig.dpi"]
+    dpi = figure.dpi if dpi == "figure" else float(dpi)
+    box = ax.get_position()
+    width, height = figure.get_size_inches()
+    return int(max(300, np.ceil(max(box.width * width, box.height * height) * dpi)))
+
+
 def _grid(X, resolution: int, margin: float = 0.1):
     low, high = X.min(axis=0), X.max(axis=0)
     pad = margin * np.where(high > low, high - low, 1.0)
@@ -121,6 +138,10 @@ def _grid(X, resolution: int, margin: float = 0.1):
 
 
 # ---------------------------------------------------------------------- shared helpers
+#: Above this many features the coefficient heatmap puts the features down the y axis.
+MAX_FEATURES_ACROSS = 25
+#: Line styles that, with the 10 colours of tab10, tell 40 path lines apart.
+PATH_LINESTYLES = ("-", "--", ":", "-.")
 # Colour of a region where the decision is to abstain (a label outside ``classes_``).
 REJECT_COLOR = np.array([0.85, 0.85, 0.85])
 KINDS = (
@@ -224,7 +245,7 @@ def decision_regions(
     y=None,
     *,
     ax=None,
-    resolution: int = 300,
+    resolution: int | None = None,
     show_probability: bool = False,
     title: str | None = None,
     xlabel: str | None = None,
@@ -248,14 +269,16 @@ def decision_regions(
         True labels, used to colour the points; without it the points are not drawn.
     ax : matplotlib Axes, optional
         Drawn on a new figure when None.
-    resolution : int, default=300
-        Grid points per axis.
+    resolution : int, optional
+        Grid points per axis; default: at least one per pixel of the Axes when saved, so
+        class boundaries show no stair steps.
     show_probability : bool, default=False
         Shade each region by the probability of the predicted class (1/K: pale region
         colour, 1: the full class colour).
     title, xlabel, ylabel : str, optional
         Japanese text renders (a CJK font is used only when needed).
     legend : bool, default=True
+        Class colours, and the reject region's colour where the classifier abstains.
 
     Returns
     -------
@@ -263,10 +286,14 @@ def decision_regions(
     """
     plt = _pyplot()
     X, names = _as_2d_features(X, "decision_regions")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+    if resolution is not None and (
+        isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2
+    ):
         raise ValueError(f"resolution must be an integer >= 2; got {resolution!r}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 5.5))
+    if resolution is None:
+        resolution = _pixels_across(ax)
     classes = np.asarray(estimator.classes_)
     n_classes = len(classes)
     xs, ys = _grid(X, resolution)
@@ -291,6 +318,9 @@ def decision_regions(
         aspect="auto",
         interpolation="nearest",
     )
+    from matplotlib.patches import Patch
+
+    handles = []
     if y is not None:
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
@@ -298,19 +328,31 @@ def decision_regions(
         point_colors = class_colors(n_classes)
         for index, label in enumerate(classes):
             members = y == label
-            ax.scatter(
-                X[members, 0],
-                X[members, 1],
-                color=point_colors[index],
-                edgecolor="black",
-                linewidth=0.6,
-                s=28,
-                label=str(label),
+            handles.append(
+                ax.scatter(
+                    X[members, 0],
+                    X[members, 1],
+                    color=point_colors[index],
+                    edgecolor="black",
+                    linewidth=0.6,
+                    s=28,
+                    label=str(label),
+                )
             )
-        if legend:
-            _legend(
-                ax, [str(label) for label in classes], title="class", loc="best", framealpha=0.9
-            )
+    else:
+        handles = [
+            Patch(facecolor=color, edgecolor="0.4", label=str(label))
+            for color, label in zip(region_colors(n_classes), classes, strict=True)
+        ]
+    if rejected.any():
+        handles.append(Patch(facecolor=REJECT_COLOR, edgecolor="0.4", label="rejected"))
+    if legend:
+        labels = [handle.get_label() for handle in handles]
+        # beside the Axes, so it never hides a region (or the reject region it names)
+        _legend(
+            ax, labels, title="class", handles=handles, loc="upper left",
+            bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+        )  # fmt: skip
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     if names is not None:
@@ -613,14 +655,16 @@ def coefficients(
     cmap: str = "RdBu_r",
     annotate: bool | None = None,
     colorbar: bool = True,
+    colorbar_label: str = "coefficient",
     title: str | None = None,
-    xlabel: str | None = "feature",
-    ylabel: str | None = "class",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
 ):
     """Heatmap of the coefficient matrix ``coef_`` (classes x features).
 
     The colour scale is symmetric about 0 (red positive, blue negative) so signs compare
-    across cells.
+    across cells. Up to 25 features run along the x axis; with more, the heatmap is turned
+    (features down the y axis, the figure growing with them) so every name stays readable.
 
     Parameters
     ----------
@@ -635,7 +679,9 @@ def coefficients(
     annotate : bool, optional
         Write the values in the cells; default when there are at most 120 cells.
     colorbar : bool, default=True
+    colorbar_label : str, default="coefficient"
     title, xlabel, ylabel : str, optional
+        Default axis labels: "feature" and "class".
 
     Returns
     -------
@@ -671,15 +717,21 @@ def coefficients(
             if class_names is not None and n_rows == 1
             else [f"class {k}" for k in range(n_rows)]
         )
-    ax = _new_axes(ax, (max(4.0, 0.55 * n_features + 2.5), max(2.5, 0.5 * n_rows + 1.8)))
+    turned = n_features > MAX_FEATURES_ACROSS
+    cells = coef.T if turned else coef
+    if turned:
+        size = (max(4.0, 0.9 * n_rows + 3.0), max(4.0, 0.2 * n_features + 1.5))
+    else:
+        size = (max(4.0, 0.55 * n_features + 2.5), max(2.5, 0.5 * n_rows + 1.8))
+    ax = _new_axes(ax, size)
     limit = float(np.abs(coef).max()) or 1.0
     image = ax.imshow(
-        coef, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+        cells, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
     )
     if annotate is None:
         annotate = coef.size <= 120
     if annotate:
-        for (row, column), value in np.ndenumerate(coef):
+        for (row, column), value in np.ndenumerate(cells):
             ax.text(
                 column,
                 row,
@@ -689,16 +741,25 @@ def coefficients(
                 fontsize=8,
                 color="white" if abs(value) > 0.6 * limit else "black",
             )
-    _set_ticks(
-        ax,
-        "x",
-        np.arange(n_features),
-        feature_names,
-        rotation=_tick_rotation(feature_names),
-    )
-    _set_ticks(ax, "y", np.arange(n_rows), class_names)
+    if turned:
+        _set_ticks(ax, "x", np.arange(n_rows), class_names, rotation=_tick_rotation(class_names))
+        _set_ticks(ax, "y", np.arange(n_features), feature_names)
+        ax.tick_params(axis="y", labelsize=7)
+        xlabel, ylabel = (
+            "class" if xlabel is None else xlabel,
+            "feature" if ylabel is None else ylabel,
+        )
+    else:
+        _set_ticks(
+            ax, "x", np.arange(n_features), feature_names, rotation=_tick_rotation(feature_names)
+        )
+        _set_ticks(ax, "y", np.arange(n_rows), class_names)
+        xlabel, ylabel = (
+            "feature" if xlabel is None else xlabel,
+            "class" if ylabel is None else ylabel,
+        )
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="coefficient")
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label=colorbar_label)
     _label_axes(ax, title, xlabel, ylabel)
     return ax
 
@@ -798,10 +859,17 @@ def regularization_path(
     ax = _new_axes(ax, (7, 4.5))
     from matplotlib import colormaps
 
-    palette = colormaps["tab10" if n_features <= 10 else "tab20"]
+    # tab10's colours, then the same colours dashed, dotted, dash-dotted: 40 lines that
+    # differ in colour or style (tab20's light/dark pairs are too alike at a glance)
+    palette = colormaps["tab10"]
     for j in range(n_features):
         ax.plot(
-            Cs, values[:, j], color=palette(j % palette.N), linewidth=1.4, label=feature_names[j]
+            Cs,
+            values[:, j],
+            color=palette(j % 10),
+            linestyle=PATH_LINESTYLES[(j // 10) % len(PATH_LINESTYLES)],
+            linewidth=1.4,
+            label=feature_names[j],
         )
     ax.set_xscale("log")
     ax.axhline(0.0, color="0.5", linewidth=0.6)

@@ -64,8 +64,9 @@ def read_table(path: str | os.PathLike):
     ValueError
         When it cannot be parsed or holds no rows (the message names the file).
     """
-    import pandas as pd
+    from ._optional import require
 
+    pd = require("pandas", "reading tables")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"data file not found: {path}")
@@ -74,13 +75,14 @@ def read_table(path: str | os.PathLike):
     lower = path.lower()
     try:
         if lower.endswith(_PARQUET_SUFFIXES) or _starts_with(path, b"PAR1"):
+            require("pyarrow", "reading Parquet files")
             frame = pd.read_parquet(path)
         elif lower.endswith(_TSV_SUFFIXES):
             frame = pd.read_csv(path, sep="\t")
         else:
             frame = pd.read_csv(path)
-    except ImportError as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
+    except ImportError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every parser error becomes one clear line
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot read {path}: {detail}") from None
@@ -99,7 +101,9 @@ def _starts_with(path: str, magic: bytes) -> bool:
 
 def as_frame(X, *, what: str = "X"):
     """``X`` as a pandas DataFrame (polars and pyarrow tables are converted)."""
-    import pandas as pd
+    from ._optional import require
+
+    pd = require("pandas", "table input")
 
     if isinstance(X, pd.DataFrame):
         return X
@@ -413,6 +417,8 @@ def _column_kind(series, name: str, *, force_categorical: bool) -> str:
         raise ValueError(f"column {name!r} holds non-integer numbers and cannot be one-hot encoded")
     if types.is_string_dtype(dtype) or types.is_object_dtype(dtype):
         _check_scalar_values(series, name)
+        if not force_categorical:
+            _check_not_mostly_numeric(series, name)
         return "str"
     raise ValueError(f"column {name!r} has unsupported type {dtype}; convert or drop it")
 
@@ -432,6 +438,46 @@ def _check_scalar_values(series, name: str) -> None:
             "binary or decimal column (from Parquet, say) cannot be one-hot encoded; convert "
             "it to strings or numbers, or drop it"
         )
+
+
+#: A text column whose values are numbers in at least this share of the rows is taken for a
+#: numeric column with a few bad entries (a stray "?" or "n/a"), not for categories.
+MOSTLY_NUMERIC_SHARE = 0.9
+
+
+class MostlyNumericColumnError(ValueError):
+    """A column holds numbers apart from a few values: one-hot encoding it would silently
+    turn a measurement into hundreds of categories. ``column`` and ``values`` (the distinct
+    non-numbers, most frequent first) say what to fix."""
+
+    def __init__(self, column: str, values: list[str], counts: list[int]):
+        self.column = column
+        self.values = values
+        shown = ", ".join(
+            f"{value!r} ({count} row{'s' if count > 1 else ''})"
+            for value, count in zip(values[:5], counts[:5], strict=True)
+        )
+        more = f" and {len(values) - 5} more" if len(values) > 5 else ""
+        super().__init__(
+            f"column {column!r} is numeric apart from {sum(counts)} rows holding {shown}{more}: "
+            f"fix or drop those rows, or pass categorical={column!r} to one-hot encode it"
+        )
+
+
+def _check_not_mostly_numeric(series, name: str) -> None:
+    import pandas as pd
+
+    text = series.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = numbers.isna().to_numpy()
+    if bad.all() or bad.mean() > 1 - MOSTLY_NUMERIC_SHARE:
+        return
+    if not bad.any():
+        return  # numbers stored as text: categories the user may have meant (codes)
+    counts = text[bad].value_counts()
+    raise MostlyNumericColumnError(
+        name, [str(value) for value in counts.index], [int(count) for count in counts]
+    )
 
 
 def _categorical_values(series, name: str, kind: str) -> np.ndarray:
