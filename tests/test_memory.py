@@ -1,6 +1,7 @@
 """Peak memory of the default fit, measured with tracemalloc (which sees NumPy's and SciPy's
 allocations): within twice the size of X, plus O(n K) arrays, plus the solver's own arrays
-(a dozen parameter-sized ones and, up to 2,000 columns, the Kronecker factor's p x p).
+(a dozen parameter-sized ones and, up to 2,000 columns, the Kronecker factor's p x p), plus,
+for float32 X, the float64 copy that the fit finishes on.
 
 The benchmark reports the same measure on its problems (``benchmarks/run.py``); these tests
 keep it from growing unnoticed on small versions of their shapes.
@@ -19,8 +20,8 @@ from softmaxreg import SoftmaxRegression
 N_BY_K_ARRAYS = 4
 # Newton-CG's parameter-sized arrays [K, p]: the parameters, the gradient, the candidate and
 # its gradient, CG's step, residual, direction, preconditioned residual and product, and the
-# preconditioner's diagonal and coarse space (measured 11.6 on the wide case below).
-K_BY_P_ARRAYS = 12
+# preconditioner's diagonal and coarse space (measured 12.7 on the wide case below).
+K_BY_P_ARRAYS = 13
 # The Kronecker preconditioner's feature second moment and its eigenvectors [p, p].
 P_BY_P_ARRAYS = 2
 
@@ -88,6 +89,8 @@ def test_peak_memory_is_within_twice_x_plus_order_n_k_plus_the_solvers_arrays(sh
     X, y = _problem(**shape)
     (n, d), K = X.shape, shape["K"]
     bound = 2 * _nbytes(X) + N_BY_K_ARRAYS * n * K * 8 + _solver_arrays(d, K)
+    if X.dtype == np.float32:  # the float64 copy the fit finishes on (``_solvers.solve``)
+        bound += 2 * _nbytes(X)
     peak = _peak_of_fit(X, y)
     assert peak <= bound, f"peak {peak / 1e6:.2f} MB above {bound / 1e6:.2f} MB"
 

@@ -18,7 +18,7 @@ from . import _loss
 from ._objective import SoftmaxObjective
 from ._penalties import Penalty
 from ._publish import publishes_at_end
-from ._solvers import SOLVERS
+from ._solvers import SOLVERS, solve
 from ._solvers._auto import choose_solver
 from ._threads import fit_threads
 from ._validation import (
@@ -241,10 +241,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             X, y_encoded, len(classes), total_weight, self.fit_intercept, self.C, penalty
         )
         solver_name = self._solver_name(objective, X)
-        solve, _ = SOLVERS[solver_name]
         # the start goes in as a temporary, so the solver can let it go (see _solvers)
         with fit_threads(X, len(classes)):
             result = solve(
+                solver_name,
                 objective,
                 self._initial_params(objective, classes),
                 tol=self.tol,

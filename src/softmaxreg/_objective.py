@@ -70,6 +70,22 @@ class SoftmaxObjective:
         other._set_scaling(self.X.shape[1])
         return other
 
+    def in_float64(self) -> SoftmaxObjective | None:
+        """The same objective on a float64 copy of in-memory float32 X (None for other
+        data): where float32 passes cannot resolve the optimum, solvers finish there."""
+        if type(self) is not SoftmaxObjective or self.dtype != np.float32:
+            return None
+        weights = None if self.sample_weight is None else self.sample_weight.astype(np.float64)
+        return SoftmaxObjective(
+            self.X.astype(np.float64),
+            self.y,
+            self.n_classes,
+            weights,
+            self.fit_intercept,
+            self.C,
+            self.penalty,
+        )
+
     # hooks for objectives on other array types (``_array_api``)
     @staticmethod
     def _data_dtype(X) -> np.dtype:
