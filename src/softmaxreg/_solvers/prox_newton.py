@@ -133,7 +133,13 @@ class _Layout:
         """``Omega(new) - Omega(params)``, summed term by term (exact for small changes)."""
         old, new = self.coef(params).astype(np.float64), self.coef(new).astype(np.float64)
         if self.name == "grouped":
-            return float((np.sqrt((new**2).sum(axis=0)) - np.sqrt((old**2).sum(axis=0))).sum())
+            # ||new|| - ||old|| = (new - old).(new + old) / (||new|| + ||old||): the direct
+            # difference of the norms rounds to eps * ||old||, far above the model's
+            # decreases near the solution (1e-18 there; the step then looks uphill).
+            norm_sum = np.sqrt((new**2).sum(axis=0)) + np.sqrt((old**2).sum(axis=0))
+            squares = ((new - old) * (new + old)).sum(axis=0)
+            moved = norm_sum > 0
+            return float((squares[moved] / norm_sum[moved]).sum())
         return float((np.abs(new) - np.abs(old)).sum())
 
     def prox(self, params: np.ndarray, step: np.ndarray) -> np.ndarray:
