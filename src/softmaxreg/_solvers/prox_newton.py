@@ -71,6 +71,7 @@ import scipy.sparse as sp
 
 from .._objective import SoftmaxObjective
 from .._penalties import min_norm_subgradient, omega, prox
+from ._block_hessian import block_hessian
 from ._result import SolverResult, max_abs, report, within_rounding
 
 _ARMIJO = 1e-4
@@ -104,6 +105,79 @@ _MAX_EXTRAPOLATIONS = 4
 # The stopping rule's relative part: the violation is also brought to this fraction of
 # ``tol`` times ``lam`` (the threshold, the scale of the gradient at an L1 solution).
 _RELATIVE = 0.1
+
+
+# A Newton step with a kept (stale) Hessian must shrink the violation at least this much for
+# the Hessian to be kept for the next step; otherwise it is formed again at the new point.
+_STALE_CONTRACTION = 0.25
+
+
+# --------------------------------------------------------------------------- helpers
+class _HessianCache:
+    """The data part of the explicit Hessian, kept between Newton steps, working sets and the
+    ``C`` of a path (shared by the objectives of one path through ``with_C``).
+
+    Forming it costs ``K (K + 1) / 2 n p^2`` flops, a hundred data passes or more, while the
+    Hessian changes little between consecutive Newton iterates and consecutive solutions of a
+    path. A kept Hessian gives linear instead of quadratic convergence, so it is kept only
+    while it contracts the violation by ``_STALE_CONTRACTION`` a step (``usable``).
+    It is stored for the features ``columns`` (indices into the full problem's features;
+    restricted problems use the block of their own features).
+    """
+
+    def __init__(self):
+        self.columns = None  # feature indices of the full problem
+        self.data = None  # [K * p, K * p], divided by the total weight, without the ridge
+        self.usable = False
+
+    @staticmethod
+    def of(objective) -> _HessianCache:
+        cache = objective.__dict__.get("_prox_newton_hessians")
+        if cache is None:
+            cache = _HessianCache()
+            objective._prox_newton_hessians = cache
+        return cache
+
+    def _positions(self, columns, K, fit_intercept):
+        """Rows of the kept matrix for ``columns`` (None when it does not hold them all)."""
+        if self.data is None:
+            return None
+        where = np.searchsorted(self.columns, columns)
+        where = np.minimum(where, len(self.columns) - 1)
+        if len(columns) and not np.array_equal(self.columns[where], columns):
+            return None
+        p_kept = len(self.columns) + int(fit_intercept)
+        local = np.append(where, len(self.columns)) if fit_intercept else where
+        return (np.arange(K)[:, None] * p_kept + local[None, :]).ravel()
+
+    def matrix(self, objective, params, columns, counters):
+        """The Hessian of ``objective``'s ``F_smooth`` [K*p, K*p] at (or near) ``params``."""
+        X = objective.X
+        if not (isinstance(X, np.ndarray) or sp.issparse(X)):  # array API data: no cache
+            counters["fresh"] = True
+            counters["passes"] += params.size / 4.0
+            hessian = objective.hessian(params.astype(np.float64))
+            return hessian.astype(np.float64, copy=False)
+        K = params.shape[0]
+        rows = self._positions(columns, K, objective.fit_intercept) if self.usable else None
+        if rows is None:
+            data = block_hessian(
+                objective.X, params, objective.sample_weight, objective.fit_intercept
+            )
+            data /= objective.weight_sum
+            counters["passes"] += params.size / 4.0
+            self.columns, self.data = np.array(columns), data
+            matrix = data.copy()
+            counters["fresh"] = True
+        else:
+            matrix = self.data[np.ix_(rows, rows)]
+            counters["fresh"] = False
+        if objective.l2_strength:
+            ridge = np.zeros(params.shape)
+            layout_coef = ridge[:, :-1] if objective.fit_intercept else ridge
+            layout_coef[...] = objective.l2_strength
+            matrix[np.diag_indices_from(matrix)] += ridge.ravel()
+        return matrix
 
 
 # --------------------------------------------------------------------------- helpers
@@ -173,7 +247,7 @@ def _restricted(objective, columns: np.ndarray):
         X_sub = X_sub.tocsr()
     else:
         X_sub = np.ascontiguousarray(X_sub)
-    return SoftmaxObjective(
+    restricted = SoftmaxObjective(
         X_sub,
         objective.y,
         objective.n_classes,
@@ -182,6 +256,9 @@ def _restricted(objective, columns: np.ndarray):
         objective.C,
         objective.penalty,
     )
+    # the kept Hessian is the full problem's (indexed by feature), shared with its restrictions
+    restricted._prox_newton_hessians = _HessianCache.of(objective)
+    return restricted
 
 
 def _sub_params(params: np.ndarray, columns: np.ndarray, fit_intercept: bool) -> np.ndarray:
@@ -636,7 +713,7 @@ def _line_search(objective, layout, params, value, U, decrease, predicted, viola
     return None
 
 
-def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
+def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters, columns=None):
     """Proximal Newton on one (restricted) objective until ``max |violation| <= tol``.
 
     The model's Hessian is damped, ``H + mu * I`` (Levenberg-Marquardt): when the model
@@ -647,9 +724,15 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
     the line search then cuts every coefficient's step along with theirs. A multiple of
     ``diag(H)`` would not help there; an absolute ``mu`` bounds such moves by ``|g| / mu``.
 
+    ``columns`` are the indices of the objective's features among the full problem's
+    (None: all of them), for the kept Hessian (``_HessianCache``).
+
     Returns the params, the value of ``F`` and the gradient of ``F_smooth`` there, and the
     number of Newton iterations.
     """
+    if columns is None:
+        n_features = params.shape[1] - int(layout.fit_intercept)
+        columns = np.arange(n_features)
     value, gradient, hessp = objective.loss_gradient_hessp(params)
     counters["passes"] += 1
     value += layout.lam * layout.omega(params)
@@ -677,10 +760,9 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         n_iter += 1
         matrix = None
         if _explicit(objective, params):
-            # float64 parameters make the products float64 even for float32 data: a Hessian
-            # summed in float32 can lose its positive semi-definiteness to cancellation.
-            matrix = objective.hessian(params.astype(np.float64)).astype(np.float64, copy=False)
-            counters["passes"] += params.size / 4.0
+            # In float64 even for float32 data: a Hessian summed in float32 can lose its
+            # positive semi-definiteness to cancellation.
+            matrix = _HessianCache.of(objective).matrix(objective, params, columns, counters)
             diagonal = np.diag(matrix).reshape(params.shape)
         elif hasattr(hessp, "diagonal"):
             diagonal = hessp.diagonal()  # from the probabilities kept by the closure
@@ -724,11 +806,17 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega_change(params, U)
         predicted = model.value
         if not (decrease < 0 and predicted < 0):
+            if matrix is not None and not counters["fresh"]:
+                _HessianCache.of(objective).usable = False  # retry with a fresh Hessian
+                continue
             break  # the model cannot improve at this precision
         searched = _line_search(
             objective, layout, params, value, U, decrease, predicted, violation, counters
         )
         if searched is None:
+            if matrix is not None and not counters["fresh"]:
+                _HessianCache.of(objective).usable = False
+                continue
             break
         step, candidate, c_value, c_gradient, c_hessp = searched
         ratio = (c_value - value) / predicted
@@ -743,6 +831,12 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
             damping *= 0.1
         elif ratio < 0.25:
             damping *= 2.0
+        if matrix is not None:
+            # Keep the Hessian while the steps it gives contract the violation well.
+            contraction = max_abs(layout.violation(candidate, c_gradient)) / violation
+            _HessianCache.of(objective).usable = step == 1.0 and (
+                contraction <= _STALE_CONTRACTION
+            )
         params, value, gradient, hessp = candidate, c_value, c_gradient, c_hessp
         counters["newton"] += 1
         report(verbose, "prox-newton", counters["newton"], value, violation)
@@ -799,7 +893,8 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
         inner_tol = max(tol, 0.3 * float(outside.max(initial=0.0)))
         sub_params = _sub_params(params, working, fit_intercept)
         sub_params, _, _, used = _newton_solve(
-            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout, verbose, counters
+            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout, verbose, counters,
+            working,
         )
         n_iter += used
         stalled = used == 0
