@@ -112,7 +112,7 @@ _RELATIVE = 0.1
 _STALE_CONTRACTION = 0.25
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- the kept Hessian
 class _HessianCache:
     """The data part of the explicit Hessian, kept between Newton steps, working sets and the
     ``C`` of a path (shared by the objectives of one path through ``with_C``).
