@@ -46,19 +46,19 @@ def _ratio(penalty, l1_ratio):
     return 1.0 if penalty == "l1" else l1_ratio
 
 
-def _data_gradient(X, y, coef, intercept):
-    """Gradient of the summed cross-entropy [K, d] and [K] at (coef, intercept)."""
+def _data_gradient(X, y, coef, intercept, sample_weight=None):
+    """Gradient of the (weighted) summed cross-entropy [K, d] and [K] at (coef, intercept)."""
     classes, codes = np.unique(y, return_inverse=True)
     params = np.hstack([coef, intercept[:, None]])
-    _, grad = _loss.loss_gradient(X, codes, params, None, True)
+    _, grad = _loss.loss_gradient(X, codes, params, sample_weight, True)
     return grad[:, :-1], grad[:, -1]
 
 
-def kkt_violation(X, y, coef, intercept, C, penalty, l1_ratio):
+def kkt_violation(X, y, coef, intercept, C, penalty, l1_ratio, sample_weight=None):
     """Largest KKT residual of the unscaled objective, relative to the penalty weight ``a``
     and the size of ``C * gradient`` (whichever is larger)."""
     a = _ratio(penalty, l1_ratio)
-    g, g_b = _data_gradient(X, y, coef, intercept)
+    g, g_b = _data_gradient(X, y, coef, intercept, sample_weight)
     g, g_b = C * g, C * g_b
     smooth = g + (1 - a) * coef
     residual = [np.abs(g_b).max()]
@@ -77,11 +77,11 @@ def kkt_violation(X, y, coef, intercept, C, penalty, l1_ratio):
     return max(residual) / scale
 
 
-def objective(X, y, coef, intercept, C, penalty, l1_ratio):
+def objective(X, y, coef, intercept, C, penalty, l1_ratio, sample_weight=None):
     """DESIGN.md's f, written out here."""
     classes, codes = np.unique(y, return_inverse=True)
     params = np.hstack([coef, intercept[:, None]])
-    data = _loss.loss(X, codes, params, None, True)
+    data = _loss.loss(X, codes, params, sample_weight, True)
     a = _ratio(penalty, l1_ratio)
     if penalty == "grouped":
         nonsmooth = np.linalg.norm(coef, axis=0).sum()
@@ -109,6 +109,68 @@ def test_kkt_certificate(digits, penalty, l1_ratio, C, sparse):
     if penalty == "grouped":
         assert np.array_equal(zeros.any(axis=0), zeros.all(axis=0))
         assert zeros.all(axis=0).sum() > 0
+
+
+def _variant(X, y, kind):
+    """(X to fit, its float64 values, sample weights) for one kind of input."""
+    if kind == "csr":
+        return sp.csr_matrix(X), X, None
+    if kind == "float32":
+        X32 = X.astype(np.float32)
+        return X32, X32.astype(np.float64), None
+    if kind == "weighted":
+        return X, X, np.random.default_rng(1).uniform(0.2, 3.0, size=len(y))
+    return X, X, None
+
+
+# Weak penalties (lam = 1 / (C n) about 1e-3 to 1e-4) are where an absolute tolerance on
+# the scaled objective alone leaves the KKT conditions violated by percents.
+DEFAULT_CASES = [("l1", None, 2.0), ("elasticnet", 0.5, 5.0), ("grouped", 0.7, 1.0)]
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr", "float32", "weighted"])
+@pytest.mark.parametrize(("penalty", "l1_ratio", "C"), DEFAULT_CASES)
+def test_kkt_certificate_at_default_settings(digits, penalty, l1_ratio, C, kind):
+    """Default settings: the KKT conditions hold to 1e-6 relative (float32 data: to its
+    reach) and the objective is within 1e-9 of a reference certified here to 1e-10."""
+    X, y = digits
+    X_fit, X64, weights = _variant(X, y, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = SoftmaxRegression(C=C, penalty=penalty, l1_ratio=l1_ratio).fit(
+            X_fit, y, sample_weight=weights
+        )
+    assert model.solver_ == "prox-newton" and model.converged_
+    coef, intercept = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    violation = kkt_violation(X64, y, coef, intercept, C, penalty, l1_ratio, weights)
+    assert violation <= (1e-4 if kind == "float32" else 1e-6)
+    reference = SoftmaxRegression(C=C, penalty=penalty, l1_ratio=l1_ratio, tol=1e-9).fit(
+        X64, y, sample_weight=weights
+    )
+    args = (C, penalty, l1_ratio, weights)
+    assert kkt_violation(X64, y, reference.coef_, reference.intercept_, *args) <= 1e-10
+    f_reference = objective(X64, y, reference.coef_, reference.intercept_, *args)
+    f_model = objective(X64, y, coef, intercept, *args)
+    assert f_model - f_reference <= (1e-6 if kind == "float32" else 1e-9) * f_reference
+
+
+@pytest.mark.parametrize(
+    ("penalty", "l1_ratio"), [("l1", None), ("elasticnet", 0.5), ("grouped", 0.5)]
+)
+def test_badly_scaled_features_finish(wine, penalty, l1_ratio):
+    """Columns scaled by 1e8: the fit ends (converged, with the certificate, or with a
+    ConvergenceWarning that names the precision problem), never runs on for minutes."""
+    X, y = wine
+    X = X.copy()
+    X[:, ::2] *= 1e8
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model = SoftmaxRegression(C=1.0, penalty=penalty, l1_ratio=l1_ratio).fit(X, y)
+    if model.converged_:
+        assert not caught
+        assert kkt_violation(X, y, model.coef_, model.intercept_, 1.0, penalty, l1_ratio) <= 1e-4
+    else:
+        assert any("standardise" in str(w.message) for w in caught)
 
 
 @pytest.mark.parametrize(("penalty", "l1_ratio", "C"), CASES)

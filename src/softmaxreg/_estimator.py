@@ -597,10 +597,25 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         Solver iterations allowed at every point of every path.
     refit : bool, default=True
         If False, the coefficients are the mean over folds of each fold's best solution, and
-        ``C_`` / ``l1_ratio_`` the mean of those folds' best values (as scikit-learn).
+        ``C_`` / ``l1_ratio_`` the mean of those folds' best values (as scikit-learn); with
+        ``selection="1se"`` the mean over folds at the one chosen grid point.
     verbose : int, default=0
     random_state : None
         Accepted for scikit-learn compatibility; the solvers are deterministic.
+    selection : {"min", "1se"}, default="min"
+        "min": the grid point of the best mean score. "1se": glmnet's ``lambda.1se``, the
+        smallest ``C`` (at the best point's ``l1_ratio``) whose mean score is within one
+        standard error of the best one (the standard error of the mean over folds,
+        ``std(ddof=1) / sqrt(n_folds)``).
+    relax : bool or float, default=False
+        glmnet's ``relax``: every solution of the path is refitted on its support (the
+        features with a nonzero coefficient for some class), without a penalty (``True``)
+        or with an L2 penalty at ``C = relax`` (a positive float); the refits are scored
+        and chosen from, and the final model is the refit on the support of the penalised
+        fit at ``C_``.
+    n_jobs : int or None, default=None
+        Folds fitted in parallel with joblib (None: one job, unless in a
+        ``joblib.parallel_config`` context; -1: all processors).
 
     Attributes
     ----------
@@ -612,10 +627,13 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     l1_ratios_ : ndarray of shape (n_l1_ratios,) or None
     scores_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs)
         Held-out score of every fold and grid point (``n_l1_ratios`` is 1 without a grid
-        of ``l1_ratio``), scikit-learn's non-legacy layout.
+        of ``l1_ratio``), scikit-learn's non-legacy layout; with ``relax``, of the refits.
     coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs, K, d + fit_intercept)
-        Every fold's path, the intercept in the last column when fitted. A class missing
-        from a training fold gets zero coefficients and an intercept of ``-inf`` there.
+        Every fold's path, the intercept in the last column when fitted (with ``relax``,
+        the refits). A class missing from a training fold gets zero coefficients and an
+        intercept of ``-inf`` there.
+    converged_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs)
+        Whether every fit (and refit) of the folds' paths converged.
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_Cs)
         Solver iterations of every fit; a fit whose start already met the optimality
         conditions (all coefficients zero at a small ``C``) counts the check as 1.
@@ -645,6 +663,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         refit=True,
         verbose=0,
         random_state=None,
+        selection="min",
+        relax=False,
+        n_jobs=None,
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -659,6 +680,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         self.refit = refit
         self.verbose = verbose
         self.random_state = random_state
+        self.selection = selection
+        self.relax = relax
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -710,6 +734,11 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
             )
         if not isinstance(self.refit, bool | np.bool_):
             raise TypeError(f"refit must be a bool; got {type(self.refit).__name__}.")
+        if self.selection not in ("min", "1se"):
+            raise ValueError(f"selection must be 'min' or '1se'; got {self.selection!r}.")
+        from ._path import check_relax
+
+        check_relax(self.relax)
         if mixing:
             return np.array([float(ratio) for ratio in ratios]), check_Cs(self.Cs)
         return None, check_Cs(self.Cs)
@@ -720,29 +749,38 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
 
         A class absent from the fold cannot be fitted (its intercept would run to -inf): the
         path is fitted on the classes present and the absent ones get zero coefficients and
-        an intercept of ``-inf``, i.e. probability 0.
+        an intercept of ``-inf``, i.e. probability 0. With ``relax`` the params are the
+        refits on the supports.
         """
-        from ._path import solve_path
+        from ._path import check_relax, relaxed_path, solve_path
+
+        relax = check_relax(self.relax)
+
+        def path(codes, n_present):
+            params, n_iter, converged, _ = solve_path(
+                X, codes, n_present, weights, self.fit_intercept, Cs, penalty,
+                self.solver, self.tol, self.max_iter, self.verbose,
+            )
+            if relax is not False:
+                params, relaxed_converged = relaxed_path(
+                    X, codes, n_present, weights, self.fit_intercept, params, relax,
+                    self.tol, self.max_iter, self.verbose,
+                )
+                converged = converged & relaxed_converged
+            return params, n_iter, converged
 
         present = np.unique(y_encoded)
         p = X.shape[1] + int(self.fit_intercept)
         absent = np.ones(n_classes, dtype=bool)
         absent[present] = False
         if len(present) == n_classes:
-            params, n_iter, converged, _ = solve_path(
-                X, y_encoded, n_classes, weights, self.fit_intercept, Cs, penalty,
-                self.solver, self.tol, self.max_iter, self.verbose,
-            )
+            params, n_iter, converged = path(y_encoded, n_classes)
             return params, n_iter, converged, absent
         params = np.zeros((len(Cs), n_classes, p), dtype=X.dtype)
         n_iter = np.zeros(len(Cs), dtype=int)
         converged = np.ones(len(Cs), dtype=bool)
         if len(present) >= 2:
-            local = np.searchsorted(present, y_encoded)
-            fitted, n_iter, converged, _ = solve_path(
-                X, local, len(present), weights, self.fit_intercept, Cs, penalty,
-                self.solver, self.tol, self.max_iter, self.verbose,
-            )
+            fitted, n_iter, converged = path(np.searchsorted(present, y_encoded), len(present))
             params[:, present] = fitted
         # Without an intercept column the -inf lives in the scoring model only.
         if self.fit_intercept:
@@ -790,10 +828,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        from joblib import Parallel, delayed
         from sklearn.metrics import check_scoring
         from sklearn.model_selection import check_cv
-
-        from ._path import path_accuracy, solve_path
 
         ratios, Cs = self._check_grid()
         X, y = validate_data(
@@ -815,62 +852,44 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         scorer = check_scoring(self._model(None if ratios is None else ratios[0]), self.scoring)
         K, d = len(classes), X.shape[1]
-        p = d + int(self.fit_intercept)
         ratio_grid = [None] if ratios is None else list(ratios)
-        shape = (len(folds), len(ratio_grid), len(Cs))
-        scores = np.empty(shape)
-        paths = np.empty(shape + (K, p), dtype=X.dtype)
-        n_iter = np.zeros(shape, dtype=int)
-        all_converged = True
-        for f, (train, test) in enumerate(folds):
-            w_train = None if weights is None else weights[train]
-            if w_train is not None and not np.any(w_train > 0):
+        for f, (train, _) in enumerate(folds):
+            if weights is not None and not np.any(weights[train] > 0):
                 raise ValueError(f"Every sample of training fold {f} has weight 0.")
-            for r, ratio in enumerate(ratio_grid):
-                penalty = Penalty.from_params(self.penalty, ratio)
-                params, iters, converged, absent = self._fold_path(
-                    X[train], y_encoded[train], K, w_train, Cs, penalty
-                )
-                paths[f, r], n_iter[f, r] = params, np.maximum(iters, 1)
-                all_converged &= bool(np.all(converged))
-                if self.scoring is None:  # accuracy, what the models' ``score`` gives
-                    scores[f, r] = path_accuracy(
-                        *self._path_coefs(params, d, absent), X[test], y_encoded[test],
-                        None if sample_weight is None else sample_weight[test],
-                    )
-                    continue
-                for c, C in enumerate(Cs):
-                    model = self._fitted_model(classes, params[c], d, ratio, C, absent)
-                    if sample_weight is None:
-                        scores[f, r, c] = scorer(model, X[test], y[test])
-                    else:
-                        scores[f, r, c] = scorer(
-                            model, X[test], y[test], sample_weight=sample_weight[test]
-                        )
+        # Processes (joblib's default backend): the path's Python-level loops hold the GIL.
+        fold_results = Parallel(n_jobs=self.n_jobs)(
+            delayed(self._fold)(
+                X, y, y_encoded, classes, weights, sample_weight, train, test, Cs,
+                ratio_grid, scorer,
+            )
+            for train, test in folds
+        )
+        paths, n_iter, converged, scores = (
+            np.stack(part) for part in zip(*fold_results, strict=True)
+        )
         self.Cs_ = Cs
         self.l1_ratios_ = ratios
         self.scores_ = scores
         self.coefs_paths_ = paths
         self.n_iter_ = n_iter
+        self.converged_paths_ = converged
         self.classes_ = classes
+        not_converged = Cs[np.any(~converged, axis=(0, 1))]
+        r, c = self._select(scores)
         if self.refit:
-            # First best in (l1_ratio, C) order: ties go to the strongest regularisation.
-            r, c = np.unravel_index(np.argmax(scores.mean(axis=0)), scores.shape[1:])
             self.C_ = float(Cs[c])
             self.l1_ratio_ = None if ratios is None else float(ratios[r])
-            start = paths[:, r, c]
-            start = start.mean(axis=0) if np.all(np.isfinite(start)) else None
-            params, iters, converged, solver_name = solve_path(
-                X, y_encoded, K, weights, self.fit_intercept, Cs[c : c + 1],
-                Penalty.from_params(self.penalty, self.l1_ratio_), self.solver, self.tol,
-                self.max_iter, self.verbose, params0=start,
+            final, final_converged, self.solver_ = self._refit(
+                X, y_encoded, K, weights, Cs[c : c + 1], paths[:, r, c]
             )
-            final = params[0]
-            self.converged_ = bool(converged[0])
-            self.solver_ = solver_name
-            all_converged &= self.converged_
+            self.converged_ = final_converged
+            if not final_converged:
+                not_converged = np.union1d(not_converged, Cs[c : c + 1])
         else:
-            best = [np.unravel_index(np.argmax(fold), fold.shape) for fold in scores]
+            if self.selection == "min":
+                best = [np.unravel_index(np.argmax(fold), fold.shape) for fold in scores]
+            else:
+                best = [(r, c)] * len(folds)
             final = np.mean([paths[f, r, c] for f, (r, c) in enumerate(best)], axis=0)
             if not np.all(np.isfinite(final)):
                 raise ValueError(
@@ -881,21 +900,93 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
             self.l1_ratio_ = (
                 None if ratios is None else float(np.mean([ratios[r] for r, _ in best]))
             )
-            self.converged_ = all_converged
+            self.converged_ = bool(converged.all())
             self.solver_ = self.solver
         final = final.astype(X.dtype, copy=False)
         self.coef_ = np.ascontiguousarray(final[:, :d])
         self.intercept_ = (
             np.array(final[:, d]) if self.fit_intercept else np.zeros(K, dtype=X.dtype)
         )
-        if not all_converged:
+        if len(not_converged):
             warnings.warn(
-                "Some fits of the cross-validated path did not converge; increase max_iter, "
-                "loosen tol, or use a smaller largest C.",
+                "Some fits of the cross-validated path did not converge at C = "
+                f"[{', '.join(f'{C:.6g}' for C in not_converged)}]; increase max_iter, "
+                "loosen tol, or leave out the largest Cs.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
         return self
+
+    def _fold(self, X, y, y_encoded, classes, weights, sample_weight, train, test, Cs,
+              ratio_grid, scorer):
+        """One fold's paths [n_l1_ratios, n_Cs, K, p], iterations, convergence and scores
+        [n_l1_ratios, n_Cs] (joblib's unit of work)."""
+        from ._path import path_accuracy
+
+        K, d = len(classes), X.shape[1]
+        shape = (len(ratio_grid), len(Cs))
+        paths = np.empty(shape + (K, d + int(self.fit_intercept)), dtype=X.dtype)
+        n_iter = np.zeros(shape, dtype=int)
+        converged = np.zeros(shape, dtype=bool)
+        scores = np.empty(shape)
+        w_train = None if weights is None else weights[train]
+        w_test = None if sample_weight is None else sample_weight[test]
+        X_train, X_test = X[train], X[test]
+        for r, ratio in enumerate(ratio_grid):
+            penalty = Penalty.from_params(self.penalty, ratio)
+            params, iters, converged[r], absent = self._fold_path(
+                X_train, y_encoded[train], K, w_train, Cs, penalty
+            )
+            paths[r], n_iter[r] = params, np.maximum(iters, 1)
+            if self.scoring is None:  # accuracy, what the models' ``score`` gives
+                scores[r] = path_accuracy(
+                    *self._path_coefs(params, d, absent), X_test, y_encoded[test], w_test
+                )
+                continue
+            for c, C in enumerate(Cs):
+                model = self._fitted_model(classes, params[c], d, ratio, C, absent)
+                if w_test is None:
+                    scores[r, c] = scorer(model, X_test, y[test])
+                else:
+                    scores[r, c] = scorer(model, X_test, y[test], sample_weight=w_test)
+        return paths, n_iter, converged, scores
+
+    def _select(self, scores):
+        """The chosen grid point ``(r, c)`` from ``scores`` [n_folds, n_l1_ratios, n_Cs].
+
+        "min": the first best mean score in (l1_ratio, C) order, so ties go to the strongest
+        regularisation. "1se": from there, the smallest ``C`` at that ``l1_ratio`` whose mean
+        is at least the best mean less its standard error over folds.
+        """
+        mean = scores.mean(axis=0)
+        r, c = np.unravel_index(np.argmax(mean), mean.shape)
+        if self.selection == "1se" and len(scores) > 1:
+            standard_error = scores[:, r, c].std(ddof=1) / np.sqrt(len(scores))
+            c = int(np.flatnonzero(mean[r] >= mean[r, c] - standard_error)[0])
+        return int(r), int(c)
+
+    def _refit(self, X, y_encoded, n_classes, weights, C, fold_solutions):
+        """The final fit at ``C`` (an array of one) on all the data, from the mean of the
+        folds' solutions; with ``relax`` the refit on its support. Returns the params [K, p],
+        whether it converged, and the solver's name."""
+        from ._path import check_relax, relaxed_path, solve_path
+
+        relax = check_relax(self.relax)
+        start = fold_solutions.mean(axis=0) if np.all(np.isfinite(fold_solutions)) else None
+        if relax is not False:
+            start = None  # the folds hold refits, not penalised solutions
+        penalty = Penalty.from_params(self.penalty, self.l1_ratio_)
+        params, _, converged, solver_name = solve_path(
+            X, y_encoded, n_classes, weights, self.fit_intercept, C, penalty, self.solver,
+            self.tol, self.max_iter, self.verbose, params0=start,
+        )
+        if relax is not False:
+            params, relaxed_converged = relaxed_path(
+                X, y_encoded, n_classes, weights, self.fit_intercept, params, relax,
+                self.tol, self.max_iter, self.verbose,
+            )
+            converged = converged & relaxed_converged
+        return params[0], bool(converged[0]), solver_name
 
     # ------------------------------------------------------------------ prediction
     def _scores(self, X, shifted=False):

@@ -27,6 +27,24 @@ from ._validation import check_params, check_sample_weight, class_weight_vector,
 __all__ = ["RegularizationPath", "regularization_path"]
 
 
+def check_relax(relax) -> bool | float:
+    """Validated ``relax``: False, True (unpenalised refits) or a positive C (L2 refits).
+
+    Raises
+    ------
+    ValueError
+        For anything else (a number that is not positive and finite, a string...).
+    """
+    if isinstance(relax, bool | np.bool_):
+        return bool(relax)
+    if isinstance(relax, numbers.Real) and np.isfinite(relax) and relax > 0:
+        return float(relax)
+    raise ValueError(
+        "relax must be False, True (unpenalised refits on each support) or a positive "
+        f"float (the C of an L2-penalised refit); got relax={relax!r}."
+    )
+
+
 @dataclass(frozen=True)
 class RegularizationPath:
     """Solutions of the softmax regression along a grid of ``C``.
@@ -48,6 +66,12 @@ class RegularizationPath:
     l1_ratio : float or None
     solver : str
         The solver that ran (what "auto" chose).
+    relaxed_coefs : ndarray of shape (n_Cs, K, d) or None
+        With ``relax``: at every ``C``, the refit on that solution's support (the features
+        with a nonzero coefficient for some class), unpenalised or L2-penalised as ``relax``
+        says; zero off the support. None without ``relax``.
+    relaxed_intercepts : ndarray of shape (n_Cs, K) or None
+    relaxed_converged : ndarray of shape (n_Cs,) or None
     """
 
     Cs: np.ndarray
@@ -59,6 +83,9 @@ class RegularizationPath:
     penalty: str | None
     l1_ratio: float | None
     solver: str
+    relaxed_coefs: np.ndarray | None = None
+    relaxed_intercepts: np.ndarray | None = None
+    relaxed_converged: np.ndarray | None = None
 
     @property
     def n_nonzero(self) -> np.ndarray:
@@ -172,7 +199,7 @@ def solve_path(
     Cs: np.ndarray,
     penalty: Penalty,
     solver: str,
-    tol: float,
+    tol: float | None,
     max_iter: int,
     verbose: int = 0,
     params0: np.ndarray | None = None,
@@ -242,6 +269,77 @@ def solve_path(
     return np.stack(path), np.array(n_iter), np.array(converged), name
 
 
+def relaxed_path(
+    X,
+    y_encoded: np.ndarray,
+    n_classes: int,
+    weights: np.ndarray | None,
+    fit_intercept: bool,
+    params: np.ndarray,
+    relax: bool | float,
+    tol: float | None,
+    max_iter: int,
+    verbose: int = 0,
+):
+    """Refit every solution of a path on its support (glmnet's ``relax``).
+
+    The support of a solution is the set of features with a nonzero coefficient for some
+    class (glmnet's active set). The refit keeps the other coefficients at zero and fits
+    the rest without a penalty (``relax=True``) or with an L2 penalty at ``C = relax``,
+    started from the penalised solution; consecutive equal supports share one refit.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    y_encoded, n_classes, weights, fit_intercept
+        As ``solve_path``.
+    params : ndarray of shape (n_Cs, K, p)
+        The penalised path.
+    relax : True or float
+    tol, max_iter, verbose
+        Passed to the smooth solver.
+
+    Returns
+    -------
+    relaxed : ndarray of shape (n_Cs, K, p)
+    converged : ndarray of shape (n_Cs,)
+    """
+    d = X.shape[1]
+    unpenalised = Penalty.from_params(None, None)
+    if relax is True:
+        penalty, C = unpenalised, 1.0
+    else:
+        penalty, C = Penalty.from_params("l2", None), float(relax)
+    relaxed = np.zeros_like(params)
+    converged = np.ones(len(params), dtype=bool)
+    previous = None
+    for i, solution in enumerate(params):
+        support = np.flatnonzero(np.any(solution[:, :d] != 0, axis=0))
+        if previous is not None and np.array_equal(support, previous):
+            relaxed[i], converged[i] = relaxed[i - 1], converged[i - 1]
+            continue
+        previous = support
+        columns = np.append(support, d) if fit_intercept else support
+        start = solution[:, columns] - solution[:, columns].mean(axis=0)
+        sub_params, _, sub_converged, _ = solve_path(
+            X[:, support], y_encoded, n_classes, weights, fit_intercept, np.array([C]),
+            penalty if len(support) else unpenalised, "auto", tol, max_iter, verbose,
+            params0=start,
+        )
+        relaxed[i][:, columns] = sub_params[0]
+        converged[i] = sub_converged[0]
+    return relaxed, converged
+
+
+def not_converged_message(solver: str, Cs) -> str:
+    """The ConvergenceWarning of a path, naming the ``C`` values that did not converge."""
+    listed = ", ".join(f"{C:.6g}" for C in Cs)
+    return (
+        f"{solver} did not converge at C = [{listed}]; increase max_iter, loosen tol, or "
+        "leave out the largest Cs."
+    )
+
+
 def regularization_path(
     X,
     y,
@@ -251,10 +349,11 @@ def regularization_path(
     sample_weight=None,
     fit_intercept: bool = True,
     class_weight=None,
-    tol: float = 1e-6,
+    tol: float | None = None,
     max_iter: int = 1000,
     solver: str = "auto",
     verbose: int = 0,
+    relax: bool | float = False,
 ) -> RegularizationPath:
     """Softmax regression solutions along a grid of ``C``, with warm starts.
 
@@ -273,18 +372,28 @@ def regularization_path(
     sample_weight : array-like of shape (n_samples,), default=None
     fit_intercept : bool, default=True
     class_weight : dict, "balanced" or None, default=None
-    tol : float, default=1e-6
+    tol : float or None, default=None
         Solver tolerance at every ``C`` (same meaning as in ``SoftmaxRegression``).
     max_iter : int, default=1000
         Solver iterations allowed at every ``C``.
     solver : str, default="auto"
     verbose : int, default=0
+    relax : bool or float, default=False
+        Also refit every solution on its support, as glmnet's ``relax=TRUE``: ``True``
+        without a penalty, a positive float with an L2 penalty at that ``C`` (for supports
+        on which the classes are separable, where the unpenalised fit does not exist).
 
     Returns
     -------
     RegularizationPath
         ``Cs`` [n_Cs], ``coefs`` [n_Cs, K, d], ``intercepts`` [n_Cs, K], ``n_iter`` and
-        ``converged`` [n_Cs], ``classes`` [K].
+        ``converged`` [n_Cs], ``classes`` [K]; with ``relax`` also ``relaxed_coefs``,
+        ``relaxed_intercepts`` and ``relaxed_converged``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Naming the ``C`` values at which a fit (or a relaxed refit) did not converge.
 
     Raises
     ------
@@ -312,6 +421,7 @@ def regularization_path(
             f"{supported}."
         )
     grid = check_Cs(Cs)
+    relax = check_relax(relax)
     X, y = check_X_y(X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C")
     classes, y_encoded = encode_labels(y, "regularization_path")
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -327,18 +437,27 @@ def regularization_path(
         max_iter, verbose,
     )
     if not converged.all():
-        warnings.warn(
-            f"{name} did not converge at C = {grid[~converged].tolist()}; increase max_iter "
-            "or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=2,
+        warnings.warn(not_converged_message(name, grid[~converged]), ConvergenceWarning,
+                      stacklevel=2)
+    relaxed = {}
+    if relax is not False:
+        relaxed_params, relaxed_converged = relaxed_path(
+            X, y_encoded, len(classes), weights, fit_intercept, params, relax, tol, max_iter,
+            verbose,
         )
-    d = X.shape[1]
-    coefs = np.ascontiguousarray(params[:, :, :d])
-    if fit_intercept:
-        intercepts = np.ascontiguousarray(params[:, :, d])
-    else:
-        intercepts = np.zeros(params.shape[:2], dtype=params.dtype)
+        if not relaxed_converged.all():
+            warnings.warn(
+                not_converged_message("The relaxed refit", grid[~relaxed_converged]),
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        relaxed_coefs, relaxed_intercepts = split_path(relaxed_params, X.shape[1], fit_intercept)
+        relaxed = {
+            "relaxed_coefs": relaxed_coefs,
+            "relaxed_intercepts": relaxed_intercepts,
+            "relaxed_converged": relaxed_converged,
+        }
+    coefs, intercepts = split_path(params, X.shape[1], fit_intercept)
     return RegularizationPath(
         Cs=grid,
         coefs=coefs,
@@ -349,4 +468,13 @@ def regularization_path(
         penalty=penalty,
         l1_ratio=None if l1_ratio is None else float(l1_ratio),
         solver=name,
+        **relaxed,
     )
+
+
+def split_path(params: np.ndarray, n_features: int, fit_intercept: bool):
+    """``(coefs [n_Cs, K, d], intercepts [n_Cs, K])`` of path params [n_Cs, K, p]."""
+    coefs = np.ascontiguousarray(params[:, :, :n_features])
+    if fit_intercept:
+        return coefs, np.ascontiguousarray(params[:, :, n_features])
+    return coefs, np.zeros(params.shape[:2], dtype=params.dtype)

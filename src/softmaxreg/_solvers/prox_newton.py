@@ -50,11 +50,17 @@ model values are kept as differences from the current point (decreases near the 
 far below the rounding error of F itself); iterates are float64 even for float32 data.
 
 Zeros are exact: they come from the proximal operators and the zero crossings, never from
-rounding small values. Convergence is certified by ``max |min_norm_subgradient of F| <= tol``
-over *all* coefficients (``|gradient|`` for the unpenalised intercepts), the same measure as
-the smooth solvers' ``max |gradient|``. Coefficients are not centred over classes (with an L1
-penalty the minimiser is not the centred representative); the intercepts, which no penalty
-pins down, are returned with mean zero.
+rounding small values. Convergence is certified by ``max |min_norm_subgradient of F|`` over
+*all* coefficients (``|gradient|`` for the unpenalised intercepts), the same measure as the
+smooth solvers' ``max |gradient|``, brought below ``tol`` and below ``tol / 10`` relative to
+the threshold ``lam`` (``stopping_threshold``): at an L1 solution every smooth gradient entry
+is at most ``lam``, so an absolute ``tol`` alone leaves the KKT conditions of a weakly
+penalised fit (``lam`` = 1e-5, say) violated by whole percents. Proximal Newton converges
+superlinearly, so the relative digits cost one or two more Newton iterations.
+
+Coefficients are not centred over classes (with an L1 penalty the minimiser is not the
+centred representative); the intercepts, which no penalty pins down, are returned with mean
+zero.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ import scipy.sparse as sp
 
 from .._objective import SoftmaxObjective
 from .._penalties import min_norm_subgradient, omega, prox
+from ._block_hessian import block_hessian
 from ._result import SolverResult, max_abs, report, within_rounding
 
 _ARMIJO = 1e-4
@@ -95,6 +102,82 @@ _EXPLICIT_PRODUCTS = 200
 # Try longer steps when F dropped this many times more than the model predicted.
 _EXTRAPOLATE = 1.5
 _MAX_EXTRAPOLATIONS = 4
+# The stopping rule's relative part: the violation is also brought to this fraction of
+# ``tol`` times ``lam`` (the threshold, the scale of the gradient at an L1 solution).
+_RELATIVE = 0.1
+
+
+# A Newton step with a kept (stale) Hessian must shrink the violation at least this much for
+# the Hessian to be kept for the next step; otherwise it is formed again at the new point.
+_STALE_CONTRACTION = 0.25
+
+
+# --------------------------------------------------------------------------- the kept Hessian
+class _HessianCache:
+    """The data part of the explicit Hessian, kept between Newton steps, working sets and the
+    ``C`` of a path (shared by the objectives of one path through ``with_C``).
+
+    Forming it costs ``K (K + 1) / 2 n p^2`` flops, a hundred data passes or more, while the
+    Hessian changes little between consecutive Newton iterates and consecutive solutions of a
+    path. A kept Hessian gives linear instead of quadratic convergence, so it is kept only
+    while it contracts the violation by ``_STALE_CONTRACTION`` a step (``usable``).
+    It is stored for the features ``columns`` (indices into the full problem's features;
+    restricted problems use the block of their own features).
+    """
+
+    def __init__(self):
+        self.columns = None  # feature indices of the full problem
+        self.data = None  # [K * p, K * p], divided by the total weight, without the ridge
+        self.usable = False
+
+    @staticmethod
+    def of(objective) -> _HessianCache:
+        cache = objective.__dict__.get("_prox_newton_hessians")
+        if cache is None:
+            cache = _HessianCache()
+            objective._prox_newton_hessians = cache
+        return cache
+
+    def _positions(self, columns, K, fit_intercept):
+        """Rows of the kept matrix for ``columns`` (None when it does not hold them all)."""
+        if self.data is None:
+            return None
+        where = np.searchsorted(self.columns, columns)
+        where = np.minimum(where, len(self.columns) - 1)
+        if len(columns) and not np.array_equal(self.columns[where], columns):
+            return None
+        p_kept = len(self.columns) + int(fit_intercept)
+        local = np.append(where, len(self.columns)) if fit_intercept else where
+        return (np.arange(K)[:, None] * p_kept + local[None, :]).ravel()
+
+    def matrix(self, objective, params, columns, counters):
+        """The Hessian of ``objective``'s ``F_smooth`` [K*p, K*p] at (or near) ``params``."""
+        X = objective.X
+        if not (isinstance(X, np.ndarray) or sp.issparse(X)):  # array API data: no cache
+            counters["fresh"] = True
+            counters["passes"] += params.size / 4.0
+            hessian = objective.hessian(params.astype(np.float64))
+            return hessian.astype(np.float64, copy=False)
+        K = params.shape[0]
+        rows = self._positions(columns, K, objective.fit_intercept) if self.usable else None
+        if rows is None:
+            data = block_hessian(
+                objective.X, params, objective.sample_weight, objective.fit_intercept
+            )
+            data /= objective.weight_sum
+            counters["passes"] += params.size / 4.0
+            self.columns, self.data = np.array(columns), data
+            matrix = data.copy()
+            counters["fresh"] = True
+        else:
+            matrix = self.data[np.ix_(rows, rows)]
+            counters["fresh"] = False
+        if objective.l2_strength:
+            ridge = np.zeros(params.shape)
+            layout_coef = ridge[:, :-1] if objective.fit_intercept else ridge
+            layout_coef[...] = objective.l2_strength
+            matrix[np.diag_indices_from(matrix)] += ridge.ravel()
+        return matrix
 
 
 # --------------------------------------------------------------------------- helpers
@@ -124,7 +207,13 @@ class _Layout:
         """``Omega(new) - Omega(params)``, summed term by term (exact for small changes)."""
         old, new = self.coef(params).astype(np.float64), self.coef(new).astype(np.float64)
         if self.name == "grouped":
-            return float((np.sqrt((new**2).sum(axis=0)) - np.sqrt((old**2).sum(axis=0))).sum())
+            # ||new|| - ||old|| = (new - old).(new + old) / (||new|| + ||old||): the direct
+            # difference of the norms rounds to eps * ||old||, far above the model's
+            # decreases near the solution (1e-18 there; the step then looks uphill).
+            norm_sum = np.sqrt((new**2).sum(axis=0)) + np.sqrt((old**2).sum(axis=0))
+            squares = ((new - old) * (new + old)).sum(axis=0)
+            moved = norm_sum > 0
+            return float((squares[moved] / norm_sum[moved]).sum())
         return float((np.abs(new) - np.abs(old)).sum())
 
     def prox(self, params: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -158,7 +247,7 @@ def _restricted(objective, columns: np.ndarray):
         X_sub = X_sub.tocsr()
     else:
         X_sub = np.ascontiguousarray(X_sub)
-    return SoftmaxObjective(
+    restricted = SoftmaxObjective(
         X_sub,
         objective.y,
         objective.n_classes,
@@ -167,6 +256,9 @@ def _restricted(objective, columns: np.ndarray):
         objective.C,
         objective.penalty,
     )
+    # the kept Hessian is the full problem's (indexed by feature), shared with its restrictions
+    restricted._prox_newton_hessians = _HessianCache.of(objective)
+    return restricted
 
 
 def _sub_params(params: np.ndarray, columns: np.ndarray, fit_intercept: bool) -> np.ndarray:
@@ -621,7 +713,7 @@ def _line_search(objective, layout, params, value, U, decrease, predicted, viola
     return None
 
 
-def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
+def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters, columns=None):
     """Proximal Newton on one (restricted) objective until ``max |violation| <= tol``.
 
     The model's Hessian is damped, ``H + mu * I`` (Levenberg-Marquardt): when the model
@@ -632,9 +724,15 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
     the line search then cuts every coefficient's step along with theirs. A multiple of
     ``diag(H)`` would not help there; an absolute ``mu`` bounds such moves by ``|g| / mu``.
 
+    ``columns`` are the indices of the objective's features among the full problem's
+    (None: all of them), for the kept Hessian (``_HessianCache``).
+
     Returns the params, the value of ``F`` and the gradient of ``F_smooth`` there, and the
     number of Newton iterations.
     """
+    if columns is None:
+        n_features = params.shape[1] - int(layout.fit_intercept)
+        columns = np.arange(n_features)
     value, gradient, hessp = objective.loss_gradient_hessp(params)
     counters["passes"] += 1
     value += layout.lam * layout.omega(params)
@@ -662,10 +760,9 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         n_iter += 1
         matrix = None
         if _explicit(objective, params):
-            # float64 parameters make the products float64 even for float32 data: a Hessian
-            # summed in float32 can lose its positive semi-definiteness to cancellation.
-            matrix = objective.hessian(params.astype(np.float64)).astype(np.float64, copy=False)
-            counters["passes"] += params.size / 4.0
+            # In float64 even for float32 data: a Hessian summed in float32 can lose its
+            # positive semi-definiteness to cancellation.
+            matrix = _HessianCache.of(objective).matrix(objective, params, columns, counters)
             diagonal = np.diag(matrix).reshape(params.shape)
         elif hasattr(hessp, "diagonal"):
             diagonal = hessp.diagonal()  # from the probabilities kept by the closure
@@ -709,11 +806,17 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
         decrease = float(np.vdot(gradient, direction)) + layout.lam * layout.omega_change(params, U)
         predicted = model.value
         if not (decrease < 0 and predicted < 0):
+            if matrix is not None and not counters["fresh"]:
+                _HessianCache.of(objective).usable = False  # retry with a fresh Hessian
+                continue
             break  # the model cannot improve at this precision
         searched = _line_search(
             objective, layout, params, value, U, decrease, predicted, violation, counters
         )
         if searched is None:
+            if matrix is not None and not counters["fresh"]:
+                _HessianCache.of(objective).usable = False
+                continue
             break
         step, candidate, c_value, c_gradient, c_hessp = searched
         ratio = (c_value - value) / predicted
@@ -728,6 +831,12 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters):
             damping *= 0.1
         elif ratio < 0.25:
             damping *= 2.0
+        if matrix is not None:
+            # Keep the Hessian while the steps it gives contract the violation well.
+            contraction = max_abs(layout.violation(candidate, c_gradient)) / violation
+            _HessianCache.of(objective).usable = step == 1.0 and (
+                contraction <= _STALE_CONTRACTION
+            )
         params, value, gradient, hessp = candidate, c_value, c_gradient, c_hessp
         counters["newton"] += 1
         report(verbose, "prox-newton", counters["newton"], value, violation)
@@ -784,7 +893,8 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
         inner_tol = max(tol, 0.3 * float(outside.max(initial=0.0)))
         sub_params = _sub_params(params, working, fit_intercept)
         sub_params, _, _, used = _newton_solve(
-            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout, verbose, counters
+            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout, verbose, counters,
+            working,
         )
         n_iter += used
         stalled = used == 0
@@ -794,7 +904,18 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
     return params, gradient, n_iter
 
 
-def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> SolverResult:
+def stopping_threshold(tol: float, lam: float) -> float:
+    """The violation at which ``prox_newton`` stops: ``tol``, and ``tol / 10`` relative to
+    ``lam`` (with ``tol = 1e-5``, the KKT conditions hold to 1e-6 of the threshold).
+
+    ``lam = 0`` (an elastic net with ``l1_ratio = 0``) is a smooth problem: ``tol`` alone.
+    """
+    if lam <= 0:
+        return tol
+    return tol * min(1.0, _RELATIVE * lam)
+
+
+def prox_newton(objective, params0, tol=None, max_iter=1000, verbose=0) -> SolverResult:
     """Minimise ``F_smooth + lam * Omega`` by working-set proximal Newton.
 
     (Continuation, i.e. solving a decreasing sequence of thresholds from a cold start, was
@@ -810,7 +931,9 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
         Starting point (intercept last when fitted); warm starts along a path.
     tol : float
         Stop when the largest absolute entry of the minimal-norm subgradient of ``F`` (the
-        gradient for intercepts) is at most ``tol``.
+        gradient for intercepts) is at most ``stopping_threshold(tol, lam)``. A fit that
+        stops short of it because no step lowers ``F`` at the data's precision counts as
+        converged when the violation is at most ``tol``.
     max_iter : int
         Maximum number of proximal Newton iterations, over all working sets and stages.
     verbose : int
@@ -821,7 +944,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
         ``n_iter`` counts proximal Newton iterations; ``n_passes`` counts data passes
         (restricted passes count as one).
     """
-    tol = 1e-6 if tol is None else tol  # None: the estimator's default
+    tol = 1e-5 if tol is None else tol  # the default: KKT within 1e-6 of the threshold
     name = (
         objective.penalty.name
         if objective.penalty.name in ("l1", "elasticnet", "grouped")
@@ -840,6 +963,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
         # coefficients, which the penalty pins down): report the representative with mean 0,
         # so that equivalent fits (weights vs repeated samples) give equal decision values.
         params[:, -1] -= params[:, -1].mean()
+    threshold = stopping_threshold(tol, lam)
     counters = {
         "passes": 0,
         "products": 0,
@@ -855,7 +979,7 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     counters["passes"] += 1
     layout = _Layout(fit_intercept, name, lam)
     params, gradient, n_iter = _working_set_solve(
-        objective, params, gradient, layout, tol, max_iter, verbose, counters
+        objective, params, gradient, layout, threshold, max_iter, verbose, counters
     )
     if fit_intercept:
         params[:, -1] -= params[:, -1].mean()
@@ -870,7 +994,8 @@ def prox_newton(objective, params0, tol=1e-6, max_iter=1000, verbose=0) -> Solve
     return SolverResult(
         params=params.astype(objective.dtype, copy=False),
         n_iter=n_iter,
-        converged=gradient_norm <= tol,
+        # Short of the threshold before max_iter: stopped at the data's precision.
+        converged=gradient_norm <= threshold or (gradient_norm <= tol and n_iter < max_iter),
         gradient_norm=gradient_norm,
         objective=value,
         n_passes=float(counters["passes"] + 0.5),
