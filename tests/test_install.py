@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ("numpy", "scipy", "scikit-learn")  # what pyproject.toml's dependencies name
+BASE = ("numpy", "scipy", "scikit-learn", "joblib")  # what pyproject.toml's dependencies name
 
 
 def _closure(names) -> set[str]:
@@ -103,7 +103,7 @@ def test_wheel_declares_only_the_base_dependencies(fresh_env):
         lines = archive.read(metadata).decode().splitlines()
     required = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist")]
     unconditional = sorted(req.split(">")[0].split("=")[0] for req in required if ";" not in req)
-    assert unconditional == ["numpy", "scikit-learn", "scipy"]
+    assert unconditional == ["joblib", "numpy", "scikit-learn", "scipy"]
     extras = {line.split(":", 1)[1].strip() for line in lines if line.startswith("Provides-Extra")}
     assert {"all", "cli", "plot", "io", "onnx", "dask", "formula", "docs", "dev"} <= extras
 

@@ -73,4 +73,5 @@ def test_all_has_every_user_extra_and_dev_has_all_and_docs():
     assert _names(EXTRAS["all"]) == everything
     assert {"onnxruntime", "formulaic", "pandas", "matplotlib", "pyarrow"} <= everything
     assert _names(EXTRAS["all"]) | _names(EXTRAS["docs"]) <= _names(EXTRAS["dev"])
-    assert _names(PYPROJECT["project"]["dependencies"]) == {"numpy", "scipy", "scikit-learn"}
+    base = _names(PYPROJECT["project"]["dependencies"])
+    assert base == {"numpy", "scipy", "scikit-learn", "joblib"}  # joblib: scikit-learn's own
