@@ -606,6 +606,19 @@ class HessianProduct:
         np.fill_diagonal(curvature, (weighted * (1 - proba)).sum(axis=0))
         return curvature
 
+    def class_blocks(self) -> np.ndarray:
+        """The within-class blocks of the Hessian [K, p, p]:
+        ``sum_i s_i p_ik (1 - p_ik) x_i x_i^T`` (augmented by the intercept), float64."""
+        curvature = self.proba * (1 - self.proba)
+        if self.sample_weight is not None:
+            curvature = curvature * self.sample_weight[:, None]
+        return np.stack(
+            [
+                feature_gram(self.X, np.ascontiguousarray(curvature[:, k]), self.fit_intercept)
+                for k in range(curvature.shape[1])
+            ]
+        )
+
     def diagonal(self, chunk_size: int = 8192) -> np.ndarray:
         """Diagonal of the Hessian [K, p]: ``sum_i s_i p_ik (1 - p_ik) x_ij^2``.
 

@@ -276,6 +276,15 @@ class ScaledHessian:
     def class_curvature(self) -> np.ndarray:
         return self._data.class_curvature() * self._scale
 
+    def class_blocks(self) -> np.ndarray:
+        """Within-class blocks of this Hessian [K, p, p], the ridge included."""
+        blocks = self._data.class_blocks() * self._scale
+        objective = self._objective
+        if objective.l2_strength:
+            coef = np.arange(blocks.shape[1] - int(objective.fit_intercept))
+            blocks[:, coef, coef] += objective.l2_strength
+        return blocks
+
     def diagonal(self) -> np.ndarray:
         diag = self._data.diagonal() * self._scale
         objective = self._objective

@@ -28,7 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._loss import axpy, inner
-from ._preconditioners import DiagonalPreconditioner, KroneckerPreconditioner
+from ._preconditioners import (
+    ClassBlockPreconditioner,
+    DiagonalPreconditioner,
+    KroneckerPreconditioner,
+)
 from ._result import SolverResult, center_classes, class_mean, max_abs, report, within_rounding
 from ._stopping import WorkCounter, decrement_threshold
 
@@ -55,6 +59,9 @@ class Policy:
     kronecker_max_features: int = 2000
     # the fallback forms full Hessians up to this many parameters (a few MB, ms to factor)
     cholesky_max_params: int = 1000
+    # the exact within-class blocks cost p / 2 passes (n K p^2 multiply-adds against 2 n K p):
+    # built at an iteration whose previous inner solve cost more products than that
+    class_block_products_per_pass: float = 1 / 0.75
 
 
 POLICY = Policy()
@@ -165,17 +172,26 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
     max_cg = max(10, params.size)
     radius = None
     converged, unproductive, at_cg_limit, n_iter = False, 0, 0, 0
+    n_products = 0  # the previous inner solve's
     # 1. pass
     value, gradient, hessp = counter.loss_gradient_hessp(params)
     while n_iter < max_iter:
         n_iter += 1
         # 2. inner solve
         metric = make_preconditioner(hessp)
+        block_price = policy.class_block_products_per_pass * params.shape[1] / 2
+        if n_products > block_price and hasattr(hessp, "class_blocks"):
+            try:
+                metric = ClassBlockPreconditioner(hessp.class_blocks())
+            except np.linalg.LinAlgError:
+                pass  # not factorable at this precision: the cheaper metric
         if radius is None:  # a preconditioned gradient step's length
             radius = max(1.0, np.sqrt(max(inner(gradient, metric.solve(gradient)), 0.0)))
+        before = counter.passes
         step, length, predicted, on_boundary, solved = _steihaug(
             gradient, hessp, metric, radius, policy.forcing, max_cg
         )
+        n_products = round((counter.passes - before) / WorkCounter.PRODUCT)
         # 3. stop test: the Newton decrement is at most the threshold; this step is the last
         last = solved and predicted <= decrement_threshold(tol, value, params.dtype)
         # 4. step and acceptance
