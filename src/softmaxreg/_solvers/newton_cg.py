@@ -10,7 +10,10 @@ The loop, in phases:
 
 1. pass: value, gradient and Hessian operator at the iterate;
 2. inner solve: preconditioned CG on ``H z = -g`` inside the trust region, until the
-   residual has shrunk by the forcing term in the preconditioner's metric;
+   residual has shrunk by the forcing term in the preconditioner's metric. The
+   preconditioner is Kronecker ``A kron G`` up to 2,000 columns (the coarse space on wider
+   sparse X, Jacobi otherwise), and the exact within-class blocks of the Hessian at an
+   iteration whose previous solve cost more products than they do;
 3. stop test: a step that CG solved to its forcing term predicts the Newton decrement; once
    that is below the threshold of the stopping rule (``_stopping``), the step is the last;
 4. step and acceptance: the candidate's pass, the ratio of actual to predicted decrease,
