@@ -915,9 +915,8 @@ def _explain_singular(model, exc: ValueError) -> ValueError:
     if full_one_hot and "singular" in str(exc).lower():
         return ValueError(
             "no standard errors: the full one-hot columns of this model are collinear with "
-            "the intercept; refit with 'softmaxreg fit ... --drop-first' (dummy coding). "
-            f"({str(exc).splitlines()[0]})"
-        )
+            "the intercept; refit with 'softmaxreg fit ... --drop-first' (dummy coding)"
+        )  # the library's own advice (a penalty) would be a second, competing fix
     return exc
 
 
