@@ -276,7 +276,13 @@ class ScaledHessian:
     def class_curvature(self) -> np.ndarray:
         return self._data.class_curvature() * self._scale
 
-    def class_blocks(self) -> np.ndarray:
+    def __getattr__(self, name):
+        # ``class_blocks`` only where the data operator can form them (in-memory X)
+        if name == "class_blocks" and hasattr(self.__dict__.get("_data"), "class_blocks"):
+            return self._class_blocks
+        raise AttributeError(name)
+
+    def _class_blocks(self) -> np.ndarray:
         """Within-class blocks of this Hessian [K, p, p], the ridge included."""
         blocks = self._data.class_blocks() * self._scale
         objective = self._objective
