@@ -1,4 +1,4 @@
-"""Test-session setup.
+"""Setup shared by the tests.
 
 scikit-learn's ``check_estimator`` runs its array-API check (``check_array_api_input``) only
 when SciPy was imported with ``SCIPY_ARRAY_API=1``; otherwise it skips it with a warning. The

@@ -349,16 +349,9 @@ def _row_blocks(X, shape: tuple[int, int]) -> list[slice] | None:
     return [slice(start, min(n, start + rows)) for start in range(0, n, rows)]
 
 
-# Rows of X per call of ``transposed_product``: about 2**19 multiply-adds. OpenBLAS (one
-# thread) runs R^T X with its long inner dimension n faster as a sum of such row chunks than
-# as one call, in float32 and float64 alike. Measured against one call (median of 15
-# interleaved runs, OpenBLAS 0.3.30 on an Intel Xeon with 2 MiB of L2 a core; not yet
-# checked on the AMD EPYC of the benchmarks before session 15), float32 and float64:
-# 1,797 x 65, K=10 0.51 and 0.59; 20,000 x 17, K=26 0.87 and 0.66; 50,000 x 55, K=7 0.65
-# and 0.83; 5,000 x 21, K=50 0.96 and 0.70; 20,000 x 200, K=5 0.79 and 0.79; 3,000 x 100,
-# K=10 0.56 and 0.79; 10,000 x 41, K=30 0.87 and 0.86; never slower beyond timing noise
-# (1,797 x 65, K=3: 0.94 and 0.99). Chunks of 2**18 gave about the same, of 2**20 (one or
-# two calls on most of these) 0.9-1.1.
+# Rows of X per call of ``transposed_product``: about 2**19 multiply-adds. With one thread,
+# OpenBLAS runs R^T X (a long inner dimension n) faster as a sum of such row chunks than as
+# one call; the chunking changes only the speed, never the result beyond rounding.
 _PRODUCT_CHUNK_MULTIPLY_ADDS = 1 << 19
 
 
