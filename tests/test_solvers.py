@@ -207,15 +207,21 @@ def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
         coords = basis.T @ step.ravel()
         return float(np.sqrt(coords @ M_centred @ coords))
 
-    full, length, predicted, on_boundary, solved = _steihaug(
-        gradient, hessp, metric, 1e6, 1e-10, 200
+    calls = []
+
+    def counted(direction):
+        calls.append(1)
+        return hessp(direction)
+
+    full, length, predicted, on_boundary, solved, n_products = _steihaug(
+        gradient, counted, metric, 1e6, 1e-10, 200
     )
-    assert solved and not on_boundary
+    assert solved and not on_boundary and n_products == len(calls)
     assert length == pytest.approx(m_norm(full), rel=1e-6)
     model = float(np.vdot(gradient, full)) + 0.5 * float(np.vdot(full, hessp(full)))
     assert predicted == pytest.approx(-model, rel=1e-9)
     radius = 0.3 * length
-    step, length, predicted, on_boundary, solved = _steihaug(
+    step, length, predicted, on_boundary, solved, _ = _steihaug(
         gradient, hessp, metric, radius, 1e-10, 200
     )
     assert on_boundary and not solved and length == radius

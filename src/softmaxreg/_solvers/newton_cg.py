@@ -80,8 +80,9 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     tightening to superlinear convergence. The M-norms of the step and direction follow from
     CG's scalars (Conn, Gould & Toint, Trust-Region Methods, 2000, section 7.5.1), and so does
     the model's value. Returns the step, its M-length, the predicted decrease
-    ``-(g.z + z.H z / 2)``, whether the step reached the boundary and whether CG met its
-    forcing term (the step is then the Newton step to that accuracy).
+    ``-(g.z + z.H z / 2)``, whether the step reached the boundary, whether CG met its
+    forcing term (the step is then the Newton step to that accuracy) and the number of
+    Hessian-vector products.
     """
     z = np.zeros_like(gradient)
     r = gradient.copy()
@@ -92,7 +93,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     stop = eta * eta * ry
     zz, zd, dd = 0.0, 0.0, ry  # <z,z>_M, <z,d>_M, <d,d>_M
     model = 0.0  # g.z + z.H z / 2
-    for _ in range(max_cg):
+    for n_products in range(1, max_cg + 1):
         hd = hessp(d)
         curvature = inner(d, hd)
         alpha = ry / curvature if curvature > 0 else 0.0
@@ -100,7 +101,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
             tau = (-zd + np.sqrt(max(zd * zd - dd * (zz - radius**2), 0.0))) / dd
             axpy(tau, d, z)
             model += -tau * ry + 0.5 * tau * tau * curvature
-            return z, radius, -model, True, False
+            return z, radius, -model, True, False, n_products
         zz += 2 * alpha * zd + alpha * alpha * dd
         axpy(alpha, d, z)
         axpy(alpha, hd, r)
@@ -108,14 +109,14 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
         y = preconditioner.solve(r)
         ry_next = inner(r, y)
         if ry_next <= stop:  # solved to the forcing term (or r vanished in the metric)
-            return z, float(np.sqrt(max(zz, 0.0))), -model, False, True
+            return z, float(np.sqrt(max(zz, 0.0))), -model, False, True, n_products
         beta = ry_next / ry
         zd = beta * (zd + alpha * dd)
         dd = ry_next + beta * beta * dd
         d *= beta
         d -= y
         ry = ry_next
-    return z, float(np.sqrt(max(zz, 0.0))), -model, False, False
+    return z, float(np.sqrt(max(zz, 0.0))), -model, False, False, max_cg
 
 
 def _preconditioner_factory(objective, policy):
@@ -175,26 +176,26 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
     max_cg = max(10, params.size)
     radius = None
     converged, unproductive, at_cg_limit, n_iter = False, 0, 0, 0
+    block_price = policy.class_block_products_per_pass * params.shape[1] / 2
     n_products = 0  # the previous inner solve's
     # 1. pass
     value, gradient, hessp = counter.loss_gradient_hessp(params)
     while n_iter < max_iter:
         n_iter += 1
         # 2. inner solve
-        metric = make_preconditioner(hessp)
-        block_price = policy.class_block_products_per_pass * params.shape[1] / 2
+        metric = None
         if n_products > block_price and hasattr(hessp, "class_blocks"):
             try:
                 metric = ClassBlockPreconditioner(hessp.class_blocks())
             except np.linalg.LinAlgError:
                 pass  # not factorable at this precision: the cheaper metric
+        if metric is None:
+            metric = make_preconditioner(hessp)
         if radius is None:  # a preconditioned gradient step's length
             radius = max(1.0, np.sqrt(max(inner(gradient, metric.solve(gradient)), 0.0)))
-        before = counter.passes
-        step, length, predicted, on_boundary, solved = _steihaug(
+        step, length, predicted, on_boundary, solved, n_products = _steihaug(
             gradient, hessp, metric, radius, policy.forcing, max_cg
         )
-        n_products = round((counter.passes - before) / WorkCounter.PRODUCT)
         # 3. stop test: the Newton decrement is at most the threshold; this step is the last
         last = solved and predicted <= decrement_threshold(tol, value, params.dtype)
         # 4. step and acceptance
