@@ -182,6 +182,31 @@ def test_weighted_cv_scores_are_weighted_means(noisy, scoring):
                 assert not np.isclose(model.scores_[f, 0, c], unweighted)
 
 
+@pytest.mark.parametrize("scoring", ["neg_log_loss", "neg_brier_score"])
+def test_cv_scores_folds_that_lack_a_class(scoring):
+    """An unshuffled KFold on sorted labels leaves classes out of held-out folds: the scorer
+    still counts the model's columns as all the classes (a hand computation), no error."""
+    from sklearn.metrics import brier_score_loss, log_loss
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.repeat(np.array(["a", "b", "c"]), [28, 28, 4])
+    Cs = [0.1, 1.0]
+    model = SoftmaxRegressionCV(Cs=Cs, cv=KFold(5), scoring=scoring).fit(X, y)
+    for f, (_, test) in enumerate(KFold(5).split(X, y)):
+        assert len(np.unique(y[test])) < 3
+        for c in range(len(Cs)):
+            params = model.coefs_paths_[f, 0, c]
+            scores = X[test] @ params[:, :-1].T + params[:, -1]
+            proba = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))
+            if scoring == "neg_log_loss":
+                expected = -log_loss(y[test], proba, labels=model.classes_)
+            else:
+                expected = -brier_score_loss(y[test], proba, labels=model.classes_)
+            assert model.scores_[f, 0, c] == pytest.approx(expected, rel=1e-9)
+
+
 def test_parallel_folds_equal_sequential(noisy):
     X, y, weights = noisy
     kwargs = {"Cs": [0.01, 0.1], "cv": 3, "penalty": "l1", "scoring": "neg_log_loss"}

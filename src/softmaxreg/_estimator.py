@@ -563,6 +563,28 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return to_onnx(self, **kwargs)
 
 
+def _scorer_with_labels(scorer, classes):
+    """``scorer`` told every class label where its metric takes ``labels``: a held-out fold
+    may lack a class, and log loss or the Brier score would then count the model's columns
+    wrongly (or refuse), as scikit-learn's ``LogisticRegressionCV`` also handles."""
+    import inspect
+
+    from sklearn.metrics import make_scorer
+
+    score_func = getattr(scorer, "_score_func", None)
+    if score_func is None or "labels" not in inspect.signature(score_func).parameters:
+        return scorer
+    kwargs = {**getattr(scorer, "_kwargs", {}), "labels": classes}
+    if len(classes) == 2 and "pos_label" in inspect.signature(score_func).parameters:
+        kwargs.setdefault("pos_label", classes[-1])
+    return make_scorer(
+        score_func,
+        greater_is_better=scorer._sign == 1,
+        response_method=scorer._response_method,
+        **kwargs,
+    )
+
+
 class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     """Softmax regression with ``C`` (and ``l1_ratio``) chosen by cross-validation.
 
@@ -850,7 +872,10 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
                     "class_weight and sample_weight leave every sample with weight 0."
                 )
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
-        scorer = check_scoring(self._model(None if ratios is None else ratios[0]), self.scoring)
+        scorer = _scorer_with_labels(
+            check_scoring(self._model(None if ratios is None else ratios[0]), self.scoring),
+            classes,
+        )
         K, d = len(classes), X.shape[1]
         ratio_grid = [None] if ratios is None else list(ratios)
         for f, (train, _) in enumerate(folds):
