@@ -213,15 +213,15 @@ def test_steihaug_tracked_norm_is_the_preconditioner_metric(kind):
         calls.append(1)
         return hessp(direction)
 
-    full, length, predicted, on_boundary, solved, n_products = _steihaug(
+    full, length, predicted, on_boundary, solved = _steihaug(
         gradient, counted, metric, 1e6, 1e-10, 200
     )
-    assert solved and not on_boundary and n_products == len(calls)
+    assert solved and not on_boundary and 0 < len(calls) < 200
     assert length == pytest.approx(m_norm(full), rel=1e-6)
     model = float(np.vdot(gradient, full)) + 0.5 * float(np.vdot(full, hessp(full)))
     assert predicted == pytest.approx(-model, rel=1e-9)
     radius = 0.3 * length
-    step, length, predicted, on_boundary, solved, _ = _steihaug(
+    step, length, predicted, on_boundary, solved = _steihaug(
         gradient, hessp, metric, radius, 1e-10, 200
     )
     assert on_boundary and not solved and length == radius

@@ -43,6 +43,13 @@ class WorkCounter:
     PRODUCT = 0.75
     LOSS = 0.5
 
+    @staticmethod
+    def class_blocks_passes(n_params_per_class: int) -> float:
+        """The K within-class Hessian blocks: a weighting and a syrk per class, n K (p^2/2 + p)
+        multiply-adds against a product's 2 n K p and its elementwise work, about p / 4 + 4
+        products."""
+        return WorkCounter.PRODUCT * (n_params_per_class / 4 + 4)
+
     def __init__(self, objective):
         self._objective = objective
         self.passes = 0.0
@@ -87,7 +94,7 @@ class _CountedProduct:
 
         def class_blocks():
             blocks = attribute()
-            self._counter.passes += blocks.shape[1] / 2  # n K p^2 multiply-adds
+            self._counter.passes += WorkCounter.class_blocks_passes(blocks.shape[1])
             return blocks
 
         return class_blocks

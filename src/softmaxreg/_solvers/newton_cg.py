@@ -12,8 +12,9 @@ The loop, in phases:
 2. inner solve: preconditioned CG on ``H z = -g`` inside the trust region, until the
    residual has shrunk by the forcing term in the preconditioner's metric. The
    preconditioner is Kronecker ``A kron G`` up to 2,000 columns (the coarse space on wider
-   sparse X, Jacobi otherwise), and the exact within-class blocks of the Hessian at an
-   iteration whose previous solve cost more products than they do;
+   sparse X, Jacobi otherwise) until a solve costs more products than the exact
+   within-class blocks of the Hessian cost to build; the blocks are then built at that
+   iterate and kept until a solve in them costs as much again;
 3. stop test: a step that CG solved to its forcing term predicts the Newton decrement; once
    that is below the threshold of the stopping rule (``_stopping``), the step is the last;
 4. step and acceptance: the candidate's pass, the ratio of actual to predicted decrease,
@@ -39,6 +40,8 @@ from ._preconditioners import (
 from ._result import SolverResult, center_classes, class_mean, max_abs, report, within_rounding
 from ._stopping import WorkCounter, decrement_threshold
 
+PRODUCT = WorkCounter.PRODUCT  # a Hessian-vector product, in passes
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -62,9 +65,6 @@ class Policy:
     kronecker_max_features: int = 2000
     # the fallback forms full Hessians up to this many parameters (a few MB, ms to factor)
     cholesky_max_params: int = 1000
-    # the exact within-class blocks cost p / 2 passes (n K p^2 multiply-adds against 2 n K p):
-    # built at an iteration whose previous inner solve cost more products than that
-    class_block_products_per_pass: float = 1 / 0.75
 
 
 POLICY = Policy()
@@ -81,8 +81,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     CG's scalars (Conn, Gould & Toint, Trust-Region Methods, 2000, section 7.5.1), and so does
     the model's value. Returns the step, its M-length, the predicted decrease
     ``-(g.z + z.H z / 2)``, whether the step reached the boundary, whether CG met its
-    forcing term (the step is then the Newton step to that accuracy) and the number of
-    Hessian-vector products.
+    forcing term (the step is then the Newton step to that accuracy).
     """
     z = np.zeros_like(gradient)
     r = gradient.copy()
@@ -93,7 +92,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
     stop = eta * eta * ry
     zz, zd, dd = 0.0, 0.0, ry  # <z,z>_M, <z,d>_M, <d,d>_M
     model = 0.0  # g.z + z.H z / 2
-    for n_products in range(1, max_cg + 1):
+    for _ in range(max_cg):
         hd = hessp(d)
         curvature = inner(d, hd)
         alpha = ry / curvature if curvature > 0 else 0.0
@@ -101,7 +100,7 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
             tau = (-zd + np.sqrt(max(zd * zd - dd * (zz - radius**2), 0.0))) / dd
             axpy(tau, d, z)
             model += -tau * ry + 0.5 * tau * tau * curvature
-            return z, radius, -model, True, False, n_products
+            return z, radius, -model, True, False
         zz += 2 * alpha * zd + alpha * alpha * dd
         axpy(alpha, d, z)
         axpy(alpha, hd, r)
@@ -109,14 +108,23 @@ def _steihaug(gradient, hessp, preconditioner, radius, forcing, max_cg):
         y = preconditioner.solve(r)
         ry_next = inner(r, y)
         if ry_next <= stop:  # solved to the forcing term (or r vanished in the metric)
-            return z, float(np.sqrt(max(zz, 0.0))), -model, False, True, n_products
+            return z, float(np.sqrt(max(zz, 0.0))), -model, False, True
         beta = ry_next / ry
         zd = beta * (zd + alpha * dd)
         dd = ry_next + beta * beta * dd
         d *= beta
         d -= y
         ry = ry_next
-    return z, float(np.sqrt(max(zz, 0.0))), -model, False, False, max_cg
+    return z, float(np.sqrt(max(zz, 0.0))), -model, False, False
+
+
+def _block_metric(hessp):
+    """The exact class-block preconditioner, or None where its blocks cannot be factored at
+    this precision."""
+    try:
+        return ClassBlockPreconditioner(hessp.class_blocks())
+    except np.linalg.LinAlgError:
+        return None
 
 
 def _preconditioner_factory(objective, policy):
@@ -176,26 +184,31 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
     max_cg = max(10, params.size)
     radius = None
     converged, unproductive, at_cg_limit, n_iter = False, 0, 0, 0
-    block_price = policy.class_block_products_per_pass * params.shape[1] / 2
-    n_products = 0  # the previous inner solve's
+    block_price = int(np.ceil(WorkCounter.class_blocks_passes(params.shape[1]) / PRODUCT))
+    blocks = None  # the class blocks' preconditioner, once built
     # 1. pass
     value, gradient, hessp = counter.loss_gradient_hessp(params)
+    can_buy = hasattr(hessp, "class_blocks")  # in-memory data only
     while n_iter < max_iter:
         n_iter += 1
-        # 2. inner solve
-        metric = None
-        if n_products > block_price and hasattr(hessp, "class_blocks"):
-            try:
-                metric = ClassBlockPreconditioner(hessp.class_blocks())
-            except np.linalg.LinAlgError:
-                pass  # not factorable at this precision: the cheaper metric
-        if metric is None:
-            metric = make_preconditioner(hessp)
+        # 2. inner solve. CG in the current metric (Kronecker, or the exact class blocks of
+        #    an earlier iterate) may spend what the blocks cost to build; past that, they
+        #    are built at this iterate and the solve restarts in them (ski rental: at most
+        #    twice the better choice's cost)
+        metric = blocks if blocks is not None else make_preconditioner(hessp)
         if radius is None:  # a preconditioned gradient step's length
             radius = max(1.0, np.sqrt(max(inner(gradient, metric.solve(gradient)), 0.0)))
-        step, length, predicted, on_boundary, solved, n_products = _steihaug(
-            gradient, hessp, metric, radius, policy.forcing, max_cg
+        limit = min(block_price, max_cg) if can_buy else max_cg
+        step, length, predicted, on_boundary, solved = _steihaug(
+            gradient, hessp, metric, radius, policy.forcing, limit
         )
+        if limit < max_cg and not (solved or on_boundary):
+            blocks = _block_metric(hessp)
+            can_buy = blocks is not None
+            if can_buy:
+                step, length, predicted, on_boundary, solved = _steihaug(
+                    gradient, hessp, blocks, radius, policy.forcing, max_cg
+                )
         # 3. stop test: the Newton decrement is at most the threshold; this step is the last
         last = solved and predicted <= decrement_threshold(tol, value, params.dtype)
         # 4. step and acceptance
