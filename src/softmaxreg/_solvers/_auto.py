@@ -10,8 +10,9 @@ Smooth penalties ("l2" and None), with ``p = d + fit_intercept``:
   parameters products win.
 
 Non-smooth penalties ("l1", "elasticnet", "grouped") always get ``prox-newton``. ``lbfgs``
-stays available by name; it is not scale-invariant, so on badly scaled features it needs
-far more iterations than the Newton solvers. The ``choice`` section of
+stays available by name: preconditioned by Newton-CG's Kronecker factor it copes with
+rescaled and shifted features, but it converges linearly, so it needs more passes than the
+Newton solvers. The ``choice`` section of
 ``benchmarks/RESULTS.md`` times every smooth solver against this rule.
 """
 

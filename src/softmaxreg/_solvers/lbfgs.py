@@ -1,7 +1,13 @@
-"""Limited-memory BFGS with a backtracking Armijo line search.
+"""Limited-memory BFGS with a backtracking Armijo line search, preconditioned.
 
 One loss+gradient pass per accepted step in the common case: the trial point's gradient is
-computed together with its loss and reused when the step is accepted. L-BFGS's own estimate
+computed together with its loss and reused when the step is accepted. The two-loop
+recursion starts from ``gamma M^{-1}`` instead of ``gamma I``, with ``M`` the exact
+within-class blocks of the Hessian where they cost at most the ``memory`` passes they
+serve, Newton-CG's preconditioner otherwise (Kronecker ``A kron G`` where the feature second
+moment fits in memory), rebuilt every ``memory`` iterations: rescaled and shifted features
+then barely change the iterates, where plain L-BFGS crawls (1,000 iterations without
+converging on columns scaled over 1e-3..1e3 or offset by 1e3). L-BFGS's own estimate
 of the Newton decrement, ``-g . d / 2`` for the two-loop direction ``d``, only says when to
 check: its inverse-Hessian estimate knows nothing of directions the iterates never explored
 (on features of size 1e4 it claims a gap of 1e-12 where the true one is 1e-1). The stopping
@@ -30,21 +36,47 @@ MIN_PAIRS = 3
 CONFIRMATIONS = 2
 
 
-def _two_loop(gradient, pairs) -> np.ndarray:
-    """``-H_k gradient`` by the L-BFGS two-loop recursion over ``(s, y, 1 / y.s)`` pairs."""
+def _two_loop(gradient, pairs, precondition) -> np.ndarray:
+    """``-H_k gradient`` by the L-BFGS two-loop recursion over ``(s, y, 1 / y.s)`` pairs, from
+    ``H_0 = gamma M^{-1}`` (``precondition`` applies ``M^{-1}`` to a flat vector)."""
     q = gradient.astype(np.float64).ravel()
     alphas = []
     for s, y, rho in reversed(pairs):
         alpha = rho * np.dot(s, q)
         q -= alpha * y
         alphas.append(alpha)
+    q = precondition(q)
     if pairs:
         s, y, _ = pairs[-1]
-        q *= np.dot(s, y) / np.dot(y, y)
+        q *= np.dot(s, y) / np.dot(y, precondition(y))
     for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
         beta = rho * np.dot(y, q)
         q += (alpha - beta) * s
     return -q
+
+
+def _metric_at(counter, params, make_metric, memory):
+    """The value, gradient and ``M^{-1}`` on flat vectors at ``params``: the exact class blocks
+    of the Hessian where they cost at most the ``memory`` passes they serve, else Newton-CG's
+    preconditioner (``make_metric``); the identity without Hessian operators."""
+    if make_metric is None:
+        value, gradient = counter.loss_gradient(params)
+        return value, gradient, lambda vector: vector
+    from .newton_cg import _block_metric
+
+    value, gradient, hessp = counter.loss_gradient_hessp(params)
+    metric = None
+    blocks_pay = WorkCounter.class_blocks_passes(params.shape[1]) <= memory
+    if blocks_pay and hasattr(hessp, "class_blocks"):
+        metric = _block_metric(hessp)
+    if metric is None:
+        metric = make_metric(hessp)
+    shape = params.shape
+
+    def precondition(vector):
+        return np.asarray(metric.solve(vector.reshape(shape)), dtype=np.float64).ravel()
+
+    return value, gradient, precondition
 
 
 def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> SolverResult:
@@ -70,22 +102,29 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
     shape = params0.shape
     params = center_classes(np.asarray(params0, dtype=objective.dtype))
     del params0  # the caller's start: not held through the fit (see _solvers)
-    value, gradient = counter.loss_gradient(params)
+    make_metric = None
+    if hasattr(objective, "loss_gradient_hessp"):
+        from .newton_cg import POLICY, _preconditioner_factory
+
+        make_metric = _preconditioner_factory(counter, POLICY)
+    value, gradient, precondition = _metric_at(counter, params, make_metric, memory)
     pairs: deque = deque(maxlen=memory)
-    converged, n_iter, below = False, 0, 0
+    certify, n_iter, below = False, 0, 0
     best_gradient_norm, stalled = max_abs(gradient), 0
     while n_iter < max_iter:
         n_iter += 1
         # 1. the quasi-Newton direction and its decrement estimate
-        direction = _two_loop(gradient, pairs)
-        if not pairs:
-            direction /= max(1.0, float(np.linalg.norm(direction)))
+        direction = _two_loop(gradient, pairs, precondition)
         slope = float(np.dot(gradient.ravel(), direction))
-        if slope >= 0:
+        if slope >= 0:  # the pairs lost positive definiteness: the preconditioned gradient
             pairs.clear()
-            direction = -gradient.ravel().astype(np.float64)
-            direction /= max(1.0, float(np.linalg.norm(direction)))
+            direction = _two_loop(gradient, pairs, precondition)
             slope = float(np.dot(gradient.ravel(), direction))
+        if not pairs:  # a step of length at most 1 in the metric
+            length = np.sqrt(max(-slope, 0.0))
+            if length > 1.0:
+                direction /= length
+                slope /= length
         direction = direction.reshape(shape)
         last = len(pairs) >= MIN_PAIRS and -slope / 2 <= decrement_threshold(
             tol, value, params.dtype
@@ -103,7 +142,8 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
                 break  # decrease below the objective's precision: the gradient decides
             step *= 0.5
         else:
-            break  # no decrease at this precision
+            certify = True  # no decrease at this precision: Newton decides
+            break
         # 3. the curvature pair and the new iterate
         s = (candidate - params).astype(np.float64).ravel()
         y = (cand_gradient - gradient).astype(np.float64).ravel()
@@ -112,25 +152,31 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
             pairs.append((s, y, 1.0 / sy))
         stalled = stalled + 1 if within_rounding(value, cand_value, params.dtype) else 0
         params, value, gradient = candidate, cand_value, cand_gradient
+        if n_iter % memory == 0:
+            # the class curvature of the start goes stale as the probabilities sharpen: the
+            # metric is rebuilt once the pairs have turned over (one more pass)
+            value, gradient, precondition = _metric_at(counter, params, make_metric, memory)
         gradient_norm = max_abs(gradient)
         report(verbose, "lbfgs", n_iter, value, gradient_norm)
         below = below + 1 if last and step == 1.0 else 0
-        if below >= CONFIRMATIONS and hasattr(objective, "loss_gradient_hessp"):
-            from .newton_cg import newton_cg
-
-            result = newton_cg(
-                objective, params, tol, max(max_iter - n_iter, 1), verbose, fallback=False
-            )
-            result.n_iter += n_iter
-            result.n_passes += counter.passes
-            return result
         if below >= CONFIRMATIONS:
-            converged = True
+            certify = True
             break
         if gradient_norm < best_gradient_norm:
             best_gradient_norm, stalled = gradient_norm, 0
         if stalled >= STALLED_STEPS:
-            break  # the gradient is at its rounding level
+            certify = True  # the gradient is at L-BFGS's rounding level: Newton decides
+            break
+    if certify and hasattr(objective, "loss_gradient_hessp"):
+        from .newton_cg import newton_cg
+
+        result = newton_cg(
+            objective, params, tol, max(max_iter - n_iter, 1), verbose, fallback=False
+        )
+        result.n_iter += n_iter
+        result.n_passes += counter.passes
+        return result
+    converged = certify and below >= CONFIRMATIONS
     return SolverResult(
         params=params,
         n_iter=n_iter,
