@@ -55,28 +55,34 @@ def _two_loop(gradient, pairs, precondition) -> np.ndarray:
     return -q
 
 
-def _metric_at(counter, params, make_metric, memory):
-    """The value, gradient and ``M^{-1}`` on flat vectors at ``params``: the exact class blocks
-    of the Hessian where they cost at most the ``memory`` passes they serve, else Newton-CG's
+def _evaluate(counter, params, with_operator: bool):
+    """One pass at ``params``: value, gradient and, when asked, the Hessian operator (else
+    None), which costs no more than the pass."""
+    if with_operator:
+        return counter.loss_gradient_hessp(params)
+    value, gradient = counter.loss_gradient(params)
+    return value, gradient, None
+
+
+def _metric(hessp, shape, make_metric, memory):
+    """``M^{-1}`` on flat vectors from the Hessian operator at an iterate: the exact class
+    blocks where they cost at most the ``memory`` passes they serve, else Newton-CG's
     preconditioner (``make_metric``); the identity without Hessian operators."""
-    if make_metric is None:
-        value, gradient = counter.loss_gradient(params)
-        return value, gradient, lambda vector: vector
+    if hessp is None:
+        return lambda vector: vector
     from .newton_cg import _block_metric
 
-    value, gradient, hessp = counter.loss_gradient_hessp(params)
     metric = None
-    blocks_pay = WorkCounter.class_blocks_passes(params.shape[1]) <= memory
+    blocks_pay = WorkCounter.class_blocks_passes(shape[1]) <= memory
     if blocks_pay and hasattr(hessp, "class_blocks"):
         metric = _block_metric(hessp)
     if metric is None:
         metric = make_metric(hessp)
-    shape = params.shape
 
     def precondition(vector):
         return np.asarray(metric.solve(vector.reshape(shape)), dtype=np.float64).ravel()
 
-    return value, gradient, precondition
+    return precondition
 
 
 def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> SolverResult:
@@ -107,7 +113,9 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
         from .newton_cg import POLICY, _preconditioner_factory
 
         make_metric = _preconditioner_factory(counter, POLICY)
-    value, gradient, precondition = _metric_at(counter, params, make_metric, memory)
+    value, gradient, hessp = _evaluate(counter, params, make_metric is not None)
+    precondition = _metric(hessp, shape, make_metric, memory)
+    del hessp
     pairs: deque = deque(maxlen=memory)
     certify, n_iter, below = False, 0, 0
     best_gradient_norm, stalled = max_abs(gradient), 0
@@ -129,11 +137,14 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
         last = len(pairs) >= MIN_PAIRS and -slope / 2 <= decrement_threshold(
             tol, value, params.dtype
         )
-        # 2. backtracking line search
+        # 2. backtracking line search. The class curvature goes stale as the probabilities
+        #    sharpen, so once the pairs have turned over the metric is rebuilt from the
+        #    accepted trial's Hessian operator
+        refresh = make_metric is not None and n_iter % memory == 0
         step = 1.0
         for _ in range(MAX_HALVINGS):
             candidate = params + (step * direction).astype(params.dtype)
-            cand_value, cand_gradient = counter.loss_gradient(candidate)
+            cand_value, cand_gradient, cand_hessp = _evaluate(counter, candidate, refresh)
             if np.isfinite(cand_value) and cand_value <= value + ARMIJO * step * slope:
                 break
             if within_rounding(value, cand_value, params.dtype) and max_abs(
@@ -152,10 +163,9 @@ def lbfgs(objective, params0, tol=None, max_iter=1000, verbose=0, memory=20) -> 
             pairs.append((s, y, 1.0 / sy))
         stalled = stalled + 1 if within_rounding(value, cand_value, params.dtype) else 0
         params, value, gradient = candidate, cand_value, cand_gradient
-        if n_iter % memory == 0:
-            # the class curvature of the start goes stale as the probabilities sharpen: the
-            # metric is rebuilt once the pairs have turned over (one more pass)
-            value, gradient, precondition = _metric_at(counter, params, make_metric, memory)
+        if refresh:
+            precondition = _metric(cand_hessp, shape, make_metric, memory)
+        del cand_hessp
         gradient_norm = max_abs(gradient)
         report(verbose, "lbfgs", n_iter, value, gradient_norm)
         below = below + 1 if last and step == 1.0 else 0
