@@ -107,13 +107,12 @@ class ClassBlockPreconditioner:
         blocks = blocks.copy()
         blocks[:, diagonal, diagonal] += floor[:, None]
         identity = np.eye(p)
-        inverse_factors = np.empty_like(blocks)
-        for k, block in enumerate(blocks):
-            factor = np.linalg.cholesky(block)
-            inverse_factors[k] = scipy.linalg.solve_triangular(
-                factor, identity, lower=True, check_finite=False
-            )
-        self.inverse_factors = inverse_factors  # [K, p, p], lower triangular
+        self.inverse_factors = np.stack(  # [K, p, p], lower triangular
+            [
+                scipy.linalg.solve_triangular(factor, identity, lower=True, check_finite=False)
+                for factor in np.linalg.cholesky(blocks)  # all K at once
+            ]
+        )
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         rows = residual.astype(np.float64)[:, :, None]

@@ -44,11 +44,16 @@ class WorkCounter:
     LOSS = 0.5
 
     @staticmethod
+    def class_blocks_products(n_params_per_class: int) -> float:
+        """The K within-class Hessian blocks in Hessian-vector products: a weighting and a
+        syrk per class, n K (p^2/2 + p) multiply-adds against a product's 2 n K p and its
+        elementwise work, about p / 4 + 4."""
+        return n_params_per_class / 4 + 4
+
+    @staticmethod
     def class_blocks_passes(n_params_per_class: int) -> float:
-        """The K within-class Hessian blocks: a weighting and a syrk per class, n K (p^2/2 + p)
-        multiply-adds against a product's 2 n K p and its elementwise work, about p / 4 + 4
-        products."""
-        return WorkCounter.PRODUCT * (n_params_per_class / 4 + 4)
+        """``class_blocks_products`` in passes."""
+        return WorkCounter.PRODUCT * WorkCounter.class_blocks_products(n_params_per_class)
 
     def __init__(self, objective):
         self._objective = objective

@@ -40,8 +40,6 @@ from ._preconditioners import (
 from ._result import SolverResult, center_classes, class_mean, max_abs, report, within_rounding
 from ._stopping import WorkCounter, decrement_threshold
 
-PRODUCT = WorkCounter.PRODUCT  # a Hessian-vector product, in passes
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -187,7 +185,7 @@ def newton_cg(objective, params0, tol=None, max_iter=1000, verbose=0, policy=POL
     max_cg = max(10, params.size)
     radius = None
     converged, unproductive, at_cg_limit, n_iter = False, 0, 0, 0
-    block_price = int(np.ceil(WorkCounter.class_blocks_passes(params.shape[1]) / PRODUCT))
+    block_price = int(np.ceil(WorkCounter.class_blocks_products(params.shape[1])))
     blocks = None  # the class blocks' preconditioner, once built
     # 1. pass
     value, gradient, hessp = counter.loss_gradient_hessp(params)
