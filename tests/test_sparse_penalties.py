@@ -216,7 +216,12 @@ def test_float32_input(digits):
     model = SoftmaxRegression(C=0.05, penalty="l1", tol=1e-6).fit(X.astype(np.float32), y)
     assert model.converged_
     violation = kkt_violation(
-        X, y, model.coef_.astype(np.float64), model.intercept_.astype(np.float64), 0.05, "l1",
+        X,
+        y,
+        model.coef_.astype(np.float64),
+        model.intercept_.astype(np.float64),
+        0.05,
+        "l1",
         None,
     )
     assert violation <= 1e-4
@@ -350,3 +355,36 @@ def test_not_converged_warns(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SoftmaxRegression(C=0.05, penalty="l1").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("penalty", "l1_ratio"), [("l1", None), ("elasticnet", 0.5), ("grouped", 1.0)]
+)
+def test_columns_far_from_zero_give_the_shifted_solution(penalty, l1_ratio):
+    """Columns shifted by 1e3 make the intercept and the coefficients nearly collinear. The
+    optimum is the unshifted problem's with the intercepts moved by ``-W 1e3`` (a shift
+    changes neither W nor the penalty): the fit reaches it at default settings, certified
+    on the shifted data, in about as many Newton iterations as the unshifted fit."""
+    rng = np.random.default_rng(3)
+    n, d, K = 1000, 5, 10
+    X = rng.normal(size=(n, d))
+    scores = X @ rng.normal(size=(d, K)) + rng.gumbel(size=(n, K))
+    y = scores.argmax(axis=1)
+    C = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        plain = SoftmaxRegression(C=C, penalty=penalty, l1_ratio=l1_ratio).fit(X, y)
+        shifted = SoftmaxRegression(C=C, penalty=penalty, l1_ratio=l1_ratio).fit(X + 1e3, y)
+    assert shifted.converged_
+    violation = kkt_violation(X + 1e3, y, shifted.coef_, shifted.intercept_, C, penalty, l1_ratio)
+    assert violation <= 1e-6
+    # Compared by what is unique: with an even number of classes an L1 optimum is not
+    # (a column of W moves freely within the median interval of its entries).
+    np.testing.assert_allclose(
+        shifted.predict_proba(X + 1e3), plain.predict_proba(X), rtol=0, atol=1e-6
+    )
+    args = (C, penalty, l1_ratio)
+    f_plain = objective(X, y, plain.coef_, plain.intercept_, *args)
+    f_shifted = objective(X + 1e3, y, shifted.coef_, shifted.intercept_, *args)
+    assert abs(f_shifted - f_plain) <= 1e-9 * f_plain
+    assert shifted.n_iter_ <= 2 * plain.n_iter_ + 5

@@ -99,6 +99,10 @@ _NO_PROGRESS = 8
 _EXPLICIT_MAX_PARAMS = 1000
 _EXPLICIT_MAX_FLOPS = 4e10
 _EXPLICIT_PRODUCTS = 200
+# Centre the columns (an exact change of the intercepts) when one's mean exceeds this many of
+# its standard deviations: the Gram matrix of that column and the intercept then has a
+# condition number above about its square; below, the copy of X would buy nothing.
+_CENTRE_RATIO = 10.0
 # Try longer steps when F dropped this many times more than the model predicted.
 _EXTRAPOLATE = 1.5
 _MAX_EXTRAPOLATIONS = 4
@@ -182,21 +186,36 @@ class _HessianCache:
 
 # --------------------------------------------------------------------------- helpers
 class _Layout:
-    """Where the penalised coefficients sit in ``params`` [K, p] (the intercept is last)."""
+    """Where the penalised coefficients sit in ``params`` [K, p] (the intercept is last).
 
-    def __init__(self, fit_intercept: bool, name: str, lam: float):
+    ``means`` [d]: the column means the solver's data were centred at (``_centred``), or
+    None. The optimality measure is then that of the problem on the caller's data: its
+    coefficient gradient is ``G + g_b m^T`` for the centred problem's ``G`` and intercept
+    gradient ``g_b``.
+    """
+
+    def __init__(self, fit_intercept: bool, name: str, lam: float, means=None):
         self.fit_intercept = fit_intercept
         self.name = name
         self.lam = lam
+        self.means = means
 
     def coef(self, params: np.ndarray) -> np.ndarray:
         return params[:, :-1] if self.fit_intercept else params
 
+    def restricted(self, columns: np.ndarray) -> _Layout:
+        """The layout of the problem restricted to the feature ``columns``."""
+        means = None if self.means is None else self.means[columns]
+        return _Layout(self.fit_intercept, self.name, self.lam, means)
+
     def violation(self, params: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Minimal-norm subgradient of ``F`` [K, p] (intercept part: the gradient)."""
         result = gradient.copy()
+        coef_gradient = self.coef(gradient)
+        if self.means is not None:
+            coef_gradient = coef_gradient + np.outer(gradient[:, -1], self.means)
         self.coef(result)[...] = min_norm_subgradient(
-            self.coef(params), self.coef(gradient), self.lam, self.name
+            self.coef(params), coef_gradient, self.lam, self.name
         )
         return result
 
@@ -247,8 +266,14 @@ def _restricted(objective, columns: np.ndarray):
         X_sub = X_sub.tocsr()
     else:
         X_sub = np.ascontiguousarray(X_sub)
-    restricted = SoftmaxObjective(
-        X_sub,
+    return _on_data(objective, X_sub)
+
+
+def _on_data(objective, X):
+    """The same objective on other data ``X`` (its restriction, or its centred copy),
+    sharing the kept Hessian, which is indexed by feature."""
+    other = SoftmaxObjective(
+        X,
         objective.y,
         objective.n_classes,
         objective.sample_weight,
@@ -256,9 +281,44 @@ def _restricted(objective, columns: np.ndarray):
         objective.C,
         objective.penalty,
     )
-    # the kept Hessian is the full problem's (indexed by feature), shared with its restrictions
-    restricted._prox_newton_hessians = _HessianCache.of(objective)
-    return restricted
+    other._prox_newton_hessians = _HessianCache.of(objective)
+    return other
+
+
+def _centred(objective):
+    """The objective on columns centred at their (weighted) means, and the means [d] in
+    float64; ``(objective, None)`` where X is not a dense in-memory array, there is no
+    intercept, or no column's mean exceeds ``_CENTRE_RATIO`` times its standard deviation.
+
+    With an intercept, ``X -> X - 1 m^T`` changes only the intercepts (``b -> b + W m``),
+    neither ``W`` nor the penalty, so the solution maps back exactly. A column far from
+    zero (a shift of 1e3, say) otherwise makes the intercept and its coefficients nearly
+    collinear, and the quadratic models' FISTA and subspace steps crawl, hundreds of
+    Newton iterations where the centred problem takes ten. The centred copy is kept on the
+    objective, so a path (``with_C``) makes it once.
+    """
+    X = objective.X
+    if type(objective) is not SoftmaxObjective or not objective.fit_intercept:
+        return objective, None
+    if not isinstance(X, np.ndarray):  # sparse X would lose its zeros
+        return objective, None
+    kept = objective.__dict__.get("_prox_newton_centred")
+    if kept is None or kept[0] is not X:
+        weights = objective.sample_weight
+        means = np.average(X, axis=0, weights=weights).astype(np.float64)
+        # subtracted in float64, then rounded once: float32 columns far from zero keep
+        # their digits
+        centred_X = X - means
+        spread = np.sqrt(np.average(centred_X**2, axis=0, weights=weights))
+        if np.all(np.abs(means) <= _CENTRE_RATIO * spread):
+            kept = (X, None, None)
+        else:
+            kept = (X, centred_X.astype(X.dtype, copy=False), means)
+        objective._prox_newton_centred = kept
+    if kept[1] is None:
+        return objective, None
+    # every objective of a path solves on the centred data: the kept Hessian is of them
+    return _on_data(objective, kept[1]), kept[2]
 
 
 def _sub_params(params: np.ndarray, columns: np.ndarray, fit_intercept: bool) -> np.ndarray:
@@ -817,7 +877,13 @@ def _newton_solve(objective, params, tol, max_iter, layout, verbose, counters, c
             if matrix is not None and not counters["fresh"]:
                 _HessianCache.of(objective).usable = False
                 continue
-            break
+            if within_rounding(value, value + predicted, params.dtype):
+                break  # the model's gain is below the objective's precision: nothing left
+            # The model trusted a direction it has no curvature along (coefficients that only
+            # a sample classified with probability ~1 uses, say) and ran off along it: damp
+            # it so that such a coefficient moves about as far as its gradient warrants.
+            damping = max(4.0 * damping, violation / max(max_abs(direction), 1e-12))
+            continue
         step, candidate, c_value, c_gradient, c_hessp = searched
         ratio = (c_value - value) / predicted
         if within_rounding(value, c_value, params.dtype):
@@ -893,8 +959,8 @@ def _working_set_solve(objective, params, gradient, layout, tol, max_iter, verbo
         inner_tol = max(tol, 0.3 * float(outside.max(initial=0.0)))
         sub_params = _sub_params(params, working, fit_intercept)
         sub_params, _, _, used = _newton_solve(
-            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout, verbose, counters,
-            working,
+            sub_objective, sub_params, inner_tol, max_iter - n_iter, layout.restricted(working),
+            verbose, counters, working,
         )
         n_iter += used
         stalled = used == 0
@@ -964,6 +1030,9 @@ def prox_newton(objective, params0, tol=None, max_iter=1000, verbose=0) -> Solve
         # so that equivalent fits (weights vs repeated samples) give equal decision values.
         params[:, -1] -= params[:, -1].mean()
     threshold = stopping_threshold(tol, lam)
+    original, (objective, means) = objective, _centred(objective)
+    if means is not None:
+        params[:, -1] += params[:, :-1] @ means  # the same model on the centred columns
     counters = {
         "passes": 0,
         "products": 0,
@@ -977,14 +1046,16 @@ def prox_newton(objective, params0, tol=None, max_iter=1000, verbose=0) -> Solve
 
     _, gradient = objective.loss_gradient(params)
     counters["passes"] += 1
-    layout = _Layout(fit_intercept, name, lam)
+    layout = _Layout(fit_intercept, name, lam, means)
     params, gradient, n_iter = _working_set_solve(
         objective, params, gradient, layout, threshold, max_iter, verbose, counters
     )
-    if fit_intercept:
-        params[:, -1] -= params[:, -1].mean()
     gradient_norm = max_abs(layout.violation(params, gradient))
     value = objective.loss(params) + lam * layout.omega(params)
+    if means is not None:
+        params[:, -1] -= params[:, :-1] @ means  # back to the caller's columns
+    if fit_intercept:
+        params[:, -1] -= params[:, -1].mean()
     if verbose:
         print(
             f"[prox-newton] done: {n_iter} Newton iterations, "
@@ -992,7 +1063,7 @@ def prox_newton(objective, params0, tol=None, max_iter=1000, verbose=0) -> Solve
             f"max|violation| {gradient_norm:.3e}"
         )
     return SolverResult(
-        params=params.astype(objective.dtype, copy=False),
+        params=params.astype(original.dtype, copy=False),
         n_iter=n_iter,
         # Short of the threshold before max_iter: stopped at the data's precision.
         converged=gradient_norm <= threshold or (gradient_norm <= tol and n_iter < max_iter),
