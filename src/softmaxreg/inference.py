@@ -1467,9 +1467,17 @@ def _newton_to_optimum(objective: _FreeObjective, theta: np.ndarray, polish: boo
     what = "penalised Hessian" if objective.ridge else "observed information"
     steps, converged = 0, False
     while True:
-        covariance = _inverse_positive_definite(objective.hessian(theta), what)
+        hessian = objective.hessian(theta)
         if not polish:
+            # No finite optimum: the covariance at the fit is reported as meaningless (the
+            # separation note says so). Whether rounding leaves this nearly singular matrix
+            # positive definite depends on the machine's BLAS; the pseudo-inverse does not.
+            try:
+                covariance = _inverse_positive_definite(hessian, what)
+            except ValueError:
+                covariance = np.linalg.pinv(hessian, hermitian=True)
             break
+        covariance = _inverse_positive_definite(hessian, what)
         step = covariance @ objective.gradient(theta)
         errors = np.sqrt(np.diag(covariance))
         if np.max(np.abs(step) / errors) <= _NEWTON_STEP_IN_ERRORS:
