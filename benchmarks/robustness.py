@@ -14,6 +14,11 @@ largest difference of a predicted probability), passes over the data and the tim
 
     python benchmarks/robustness.py --seed 0 --count 300 [--threads 1] [--speed] [--write]
 
+``--penalties l1,elasticnet,grouped`` runs the non-smooth penalties instead (prox-newton, at
+``C`` of the problem or 1 where it has none, ``l1_ratio`` 0.5 for the elastic net and 1 for
+"grouped"): there the certificate is the KKT conditions, evaluated here from probabilities
+computed here (``kkt_violation``), and the section written is ``robustness-sparse``.
+
 ``problems(seed, count)`` is what ``tests/test_robustness.py`` uses, with a small count.
 """
 
@@ -322,6 +327,150 @@ def proba(problem: Problem, coef, intercept) -> np.ndarray:
     return softmax(np.asarray(X @ coef.astype(np.float64).T) + intercept, axis=1)
 
 
+def kkt_violation(problem: Problem, coef, intercept, penalty: str, l1_ratio: float) -> float:
+    """Largest residual of the KKT conditions of ``C sum_i s_i loss_i + R(W)`` (DESIGN.md's
+    f, ``R = a P(W) + (1 - a) ||W||^2 / 2``), relative to ``max(a, max |C g|)``:
+    ``C g + (1 - a) W + a dP(W) = 0`` on the support (``dP`` the sign, or ``W_j / ||W_j||`` of
+    a column for "grouped"), ``|C g| <= a`` off it (``||C g_j||`` for "grouped"), and
+    ``C g_b = 0`` for the intercepts; ``g`` is the data fit's gradient."""
+    C = problem.C or 1.0
+    a = 1.0 if penalty == "l1" else l1_ratio
+    coef = coef.astype(np.float64)
+    residual = proba(problem, coef, intercept)
+    residual[np.arange(len(problem.y)), problem.y] -= 1.0
+    if problem.sample_weight is not None:
+        residual *= problem.sample_weight[:, None]
+    g = C * np.asarray(problem.X.astype(np.float64).T @ residual).T  # [K, d]
+    g_b = C * residual.sum(axis=0)
+    smooth = g + (1 - a) * coef
+    parts = [np.abs(g_b).max()]
+    if penalty == "grouped":
+        norms = np.linalg.norm(coef, axis=0)
+        on = norms > 0
+        parts.append(np.abs(smooth[:, on] + a * coef[:, on] / norms[on]).max(initial=0.0))
+        parts.append(np.maximum(np.linalg.norm(g[:, ~on], axis=0) - a, 0).max(initial=0.0))
+    else:
+        on = coef != 0
+        parts.append(np.abs(smooth[on] + a * np.sign(coef[on])).max(initial=0.0))
+        parts.append(np.maximum(np.abs(g[~on]) - a, 0).max(initial=0.0))
+    return float(max(parts) / max(a, np.abs(g).max()))
+
+
+L1_RATIOS = {"l1": None, "elasticnet": 0.5, "grouped": 1.0}
+
+
+def run_penalty(problem: Problem, penalty: str) -> dict:
+    """One default fit with a non-smooth penalty: ``{problem, penalty, converged, kkt, dP,
+    n_iter, seconds, warning}``. For float32 data, whose optimum float32 coefficients cannot
+    hold (an offset of 1e3 turns their rounding into KKT residuals of order one), ``dP`` is
+    the largest difference of a probability from the default fit on the float64 copy; None
+    for float64 data."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from softmaxreg import SoftmaxRegression
+
+    l1_ratio = L1_RATIOS[penalty]
+    model = SoftmaxRegression(C=problem.C or 1.0, penalty=penalty, l1_ratio=l1_ratio)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(problem.X, problem.y, sample_weight=problem.sample_weight)
+        seconds = time.perf_counter() - start
+    dP = None
+    if problem.X.dtype == np.float32:
+        twin = SoftmaxRegression(C=problem.C or 1.0, penalty=penalty, l1_ratio=l1_ratio)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            twin.fit(problem.X.astype(np.float64), problem.y, sample_weight=problem.sample_weight)
+        dP = float(
+            np.abs(
+                proba(problem, model.coef_, model.intercept_)
+                - proba(problem, twin.coef_, twin.intercept_)
+            ).max()
+        )
+    return {
+        "problem": problem.name,
+        "penalty": penalty,
+        "float32": problem.X.dtype == np.float32,
+        "converged": bool(model.converged_),
+        "kkt": kkt_violation(problem, model.coef_, model.intercept_, penalty, l1_ratio or 1.0),
+        "dP": dP,
+        "n_iter": int(model.n_iter_),
+        "seconds": seconds,
+        "warning": "; ".join(str(w.message)[:80] for w in caught),
+    }
+
+
+def penalty_summary(rows) -> str:
+    """The markdown summary of the non-smooth penalties, one row per penalty."""
+    lines = [
+        "| penalty | problems | converged, no warning | KKT > 1e-6 (float64) | max KKT (float64) "
+        "| dP > 1e-4 (float32) | median / max iterations | median / max seconds "
+        "| slowest problem |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for penalty in dict.fromkeys(r["penalty"] for r in rows):
+        mine = [r for r in rows if r["penalty"] == penalty]
+        f64 = [r for r in mine if not r["float32"]]
+        f32 = [r for r in mine if r["float32"]]
+        slowest = max(mine, key=lambda r: r["seconds"])
+        lines.append(
+            f"| {penalty} | {len(mine)} "
+            f"| {sum(r['converged'] and not r['warning'] for r in mine)} "
+            f"| {sum(r['kkt'] > 1e-6 for r in f64)} of {len(f64)} "
+            f"| {max(r['kkt'] for r in f64):.1e} "
+            f"| {sum(r['dP'] > 1e-4 for r in f32)} of {len(f32)} "
+            f"| {np.median([r['n_iter'] for r in mine]):.0f} / {max(r['n_iter'] for r in mine)} "
+            f"| {np.median([r['seconds'] for r in mine]):.3f} / {slowest['seconds']:.2f} "
+            f"| {slowest['problem']} |"
+        )
+    return "\n".join(lines)
+
+
+def main_penalties(args, family) -> None:
+    """``--penalties``: every problem with each non-smooth penalty."""
+    from threadpoolctl import threadpool_limits
+
+    rows = []
+    with threadpool_limits(args.threads):
+        for problem in family:
+            for penalty in args.penalties.split(","):
+                r = run_penalty(problem, penalty)
+                rows.append(r)
+                bad = (
+                    not r["converged"]
+                    or r["warning"]
+                    or (r["dP"] > 1e-4 if r["float32"] else r["kkt"] > 1e-6)
+                )
+                if args.show == "all" or (args.show == "bad" and bad):
+                    dP = "" if r["dP"] is None else f" dP={r['dP']:8.1e}"
+                    print(
+                        f"{r['problem']:<48} {penalty:<10} conv={r['converged']!s:<5} "
+                        f"kkt={r['kkt']:8.1e}{dP} it={r['n_iter']:4d} t={r['seconds']:.3f} "
+                        f"{r['warning'][:60]}",
+                        flush=True,
+                    )
+    table = penalty_summary(rows)
+    print(table)
+    if args.write:
+        from _report import machine_description, write_section
+
+        heading = (
+            "## Robustness: the non-smooth penalties at default settings on the same family"
+            f"\n\n`python benchmarks/robustness.py --seed {args.seed} --count {args.count}"
+            f"{'' if args.threads is None else f' --threads {args.threads}'}"
+            f" --penalties {args.penalties}`: {len(family)} problems "
+            f"({args.count} generated from seed {args.seed}, {len(family) - args.count} real), "
+            "each fitted by `SoftmaxRegression(penalty=..., C=C or 1)` at default settings "
+            "(prox-newton; l1_ratio 0.5 for the elastic net). KKT: the largest residual of "
+            "the optimality conditions relative to the penalty weight, computed in the "
+            "benchmark from its own probabilities; float32 data are judged by dP, the largest "
+            "difference of a probability from the fit on their float64 copy (float32 "
+            f"coefficients cannot hold the KKT point).\n\n{machine_description()}\n\n"
+        )
+        write_section("robustness-sparse", heading + table)
+
+
 # --------------------------------------------------------------------------- one run
 def run_problem(problem: Problem, solvers=SOLVERS, reference=None):
     """Rows ``{problem, solver, converged, gap, dP, passes, seconds, warning}``."""
@@ -416,10 +565,16 @@ def main(argv=None):
     parser.add_argument("--speed", action="store_true", help="also time scikit-learn's fit")
     parser.add_argument("--write", action="store_true", help="write the robustness section")
     parser.add_argument("--show", default="bad", choices=["bad", "all", "none"])
+    parser.add_argument(
+        "--penalties", default=None, help="non-smooth penalties instead, e.g. l1,elasticnet"
+    )
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
     family = problems(args.seed, args.count) + ([] if args.no_real else real_problems())
+    if args.penalties:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        return main_penalties(args, family)
     rows, ratios = [], []
     with threadpool_limits(args.threads):
         for problem in family:
