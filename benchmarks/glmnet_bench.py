@@ -313,7 +313,7 @@ def bench(name, penalty_name, repeat, thread_settings, log):
     matched = next((t for t in glmnet_first if gaps[t] <= max(gaps["ours"], 1e-15)), None)
     shown = matched or min(glmnet_first, key=gaps.get)
     best_tol = loosest_tol(gaps[shown])
-    gaps.update({key: relative_gap(v, best) for key, v in values.items() if key[0] == "ours"})
+    gaps.update({key: relative_gap(v, best) for key, v in values.items() if isinstance(key, tuple)})
     # 3. timing, interleaved: medians of ``repeat`` runs of every chosen setting
     glmnet_times = {t: [] for t in sorted({GLMNET_THRESHOLDS[0], shown})}
     ours_times = {(threads, tol): [] for threads in thread_settings
