@@ -19,6 +19,8 @@ from softmaxreg._penalties import Penalty
 from softmaxreg._solvers import SOLVERS
 from softmaxreg._solvers._auto import choose_solver
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
 SMOOTH_SOLVERS = sorted(name for name, (_, penalties) in SOLVERS.items() if "l2" in penalties)
 
 
@@ -92,7 +94,6 @@ def test_unpenalised_solvers_agree(solver):
     the robustness suite's independent Newton steps: on some CPUs scikit-learn's
     newton-cholesky meets the constant column's singular Hessian, falls back to lbfgs and
     stops 1e-5 short)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import robustness
 
     X, y = load_digits(return_X_y=True)

@@ -304,16 +304,21 @@ def _centred(objective):
         return objective, None
     kept = objective.__dict__.get("_prox_newton_centred")
     if kept is None or kept[0] is not X:
-        weights = objective.sample_weight
-        means = np.average(X, axis=0, weights=weights).astype(np.float64)
-        # subtracted in float64, then rounded once: float32 columns far from zero keep
-        # their digits
-        centred_X = X - means
-        spread = np.sqrt(np.average(centred_X**2, axis=0, weights=weights))
+        weights = np.ones(X.shape[0]) if objective.sample_weight is None else (
+            np.asarray(objective.sample_weight, dtype=np.float64)
+        )
+        total = weights.sum()
+        means = np.einsum("i,ij->j", weights, X, dtype=np.float64) / total
+        # the spread from the second moment, without a centred copy where none is needed
+        # (its cancellation only matters far below the ratio's scale)
+        second = np.einsum("i,ij,ij->j", weights, X, X, dtype=np.float64) / total
+        spread = np.sqrt(np.maximum(second - means**2, 0.0))
         if np.all(np.abs(means) <= _CENTRE_RATIO * spread):
             kept = (X, None, None)
         else:
-            kept = (X, centred_X.astype(X.dtype, copy=False), means)
+            # subtracted in float64, then rounded once: float32 columns far from zero keep
+            # their digits
+            kept = (X, (X - means).astype(X.dtype, copy=False), means)
         objective._prox_newton_centred = kept
     if kept[1] is None:
         return objective, None
